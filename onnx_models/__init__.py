@@ -1,0 +1,1 @@
+"""Shipped ONNX models and their manifest (data only; see sherpa_rim.runtime)."""

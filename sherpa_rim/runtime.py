@@ -1,0 +1,193 @@
+"""ONNX Runtime sessions for the shipped models.
+
+* provider choice: CUDA when ``onnxruntime-gpu`` is installed and a device
+  answers, CPU otherwise; the provider that actually runs is logged;
+* every model file is checked against the sha256 and the grids in
+  ``onnx_models/manifest.json`` before a session opens;
+* a smoke call on a seeded input verifies output shapes and finiteness.
+
+Only ``onnxruntime`` is needed here, never torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import MissingDependencyError, ModelFileError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["models_dir", "read_manifest", "available_providers", "ModelSession",
+           "open_model", "sha256_file", "onnxruntime_distributions"]
+
+
+def models_dir() -> pathlib.Path:
+    """Folder of the shipped ONNX models (``onnx_models/`` in the source tree and wheel)."""
+    env = os.environ.get("SHERPA_RIM_MODELS")
+    if env:
+        return pathlib.Path(env)
+    from . import onnx_models  # the package that maps to the top-level onnx_models/
+    return pathlib.Path(onnx_models.__file__).parent
+
+
+def read_manifest(folder: Optional[pathlib.Path] = None) -> Dict:
+    folder = models_dir() if folder is None else pathlib.Path(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return {"models": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path} is not valid JSON ({exc}); restore it from the "
+                             "package (pip install --force-reinstall sherpa_rim)") from exc
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _ort():
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "ONNX Runtime is not installed: pip install 'sherpa_rim[cpu]' (CPU) or "
+            "'sherpa_rim[gpu]' (CUDA) - never both") from exc
+    return ort
+
+
+def onnxruntime_distributions() -> List[str]:
+    """Installed ONNX Runtime wheels (more than one means the CPU one shadows the GPU one)."""
+    from importlib import metadata
+    found = []
+    for name in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def available_providers() -> List[str]:
+    return list(_ort().get_available_providers())
+
+
+def _choose_providers(prefer: Optional[Sequence[str]]) -> List[str]:
+    avail = available_providers()
+    if prefer:
+        chosen = [p for p in prefer if p in avail]
+        if not chosen:
+            raise ModelFileError(f"none of the requested providers {list(prefer)} is available "
+                                 f"(available: {avail}); for CUDA install 'sherpa_rim[gpu]'")
+        return chosen
+    order = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in order if p in avail] or avail
+
+
+@dataclass
+class ModelSession:
+    """An open ONNX Runtime session with the manifest entry of its model."""
+
+    name: str
+    path: pathlib.Path
+    entry: Dict
+    session: object
+    provider: str
+
+    @property
+    def input_names(self) -> List[str]:
+        return [i.name for i in self.session.get_inputs()]
+
+    @property
+    def output_names(self) -> List[str]:
+        return [o.name for o in self.session.get_outputs()]
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        missing = set(self.input_names) - set(feeds)
+        if missing:
+            raise ValueError(f"model {self.name!r} needs inputs {sorted(missing)}")
+        feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feeds.items()
+                 if k in self.input_names}
+        out = self.session.run(None, feeds)
+        return dict(zip(self.output_names, out))
+
+
+def open_model(name: str, folder: Optional[pathlib.Path] = None,
+               providers: Optional[Sequence[str]] = None, smoke: bool = True,
+               verify: bool = True) -> ModelSession:
+    """Open a shipped model by manifest name, after checking its sha256.
+
+    Raises
+    ------
+    ModelFileError
+        Unknown name, missing file, checksum mismatch (corrupted or replaced
+        file), unreadable ONNX, or inputs/outputs that differ from the manifest.
+    """
+    folder = models_dir() if folder is None else pathlib.Path(folder)
+    man = read_manifest(folder)
+    models = man.get("models", {})
+    if name not in models:
+        raise ModelFileError(f"no model {name!r} in {folder / 'manifest.json'}; "
+                             f"shipped models: {sorted(models) or 'none'}")
+    entry = models[name]
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} is missing; reinstall sherpa_rim or re-export "
+                             f"it ({entry.get('reproduce', 'see docs/rim.md')})")
+    if verify:
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise ModelFileError(
+                f"{path.name} does not match its manifest (sha256 {digest[:12]}... != "
+                f"{str(entry.get('sha256'))[:12]}...): the file is corrupted or was replaced; "
+                "reinstall sherpa_rim, or after re-exporting a model run "
+                "'python -m training.export --update-manifest'")
+    ort = _ort()
+    prov = _choose_providers(providers)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3          # errors only: no warning spam on CPU-only machines
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=so, providers=prov)
+    except Exception as exc:           # noqa: BLE001 - re-raised with the fix
+        raise ModelFileError(f"ONNX Runtime cannot load {path} ({exc}); the file is corrupted or "
+                             "was written by an incompatible exporter: reinstall or re-export") from exc
+    used = sess.get_providers()[0]
+    log.info("model %s: ONNX Runtime %s on %s", name, ort.__version__, used)
+    ms = ModelSession(name=name, path=path, entry=entry, session=sess, provider=used)
+    want_in = entry.get("inputs")
+    if want_in and sorted(want_in) != sorted(ms.input_names):
+        raise ModelFileError(f"{path.name} has inputs {ms.input_names}, the manifest says "
+                             f"{want_in}: the file and manifest are mismatched; reinstall")
+    if smoke:
+        _smoke(ms)
+    return ms
+
+
+def _smoke(ms: ModelSession):
+    """Run the model once on a seeded input of the manifest's shapes."""
+    shapes = ms.entry.get("smoke_shapes")
+    if not shapes:
+        return
+    rng = np.random.default_rng(0)
+    feeds = {k: np.abs(rng.normal(size=v)).astype(np.float32) + 0.1 for k, v in shapes.items()}
+    out = ms.run(feeds)
+    for k, v in out.items():
+        if not np.all(np.isfinite(v)):
+            raise ModelFileError(f"model {ms.name!r} returned non-finite {k} on its smoke input; "
+                                 "the file is corrupted: reinstall")
+    want = ms.entry.get("smoke_out_shapes", {})
+    for k, shp in want.items():
+        if list(out[k].shape) != list(shp):
+            raise ModelFileError(f"model {ms.name!r}: output {k} has shape {list(out[k].shape)}, "
+                                 f"expected {shp}; the file and manifest are mismatched")

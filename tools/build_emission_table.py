@@ -1,0 +1,421 @@
+#!/usr/bin/env python
+"""Build the CIE emission table shipped in ``sherpa_rim/emission/data``.
+
+Reads CHIANTI v9.0.1 (plus the CHIANTI 7.1.4 collision strengths for Fe XVII
+and Ni XIX, whose v9 ``.scups`` files are absent from the public mirror)
+through fiasco 0.6.2 and writes, per ion, line photon emissivities on a
+temperature grid, and per element the continuum (free-free, free-bound,
+two-photon) as a cumulative photon emissivity on a fine energy grid.
+
+This script runs *offline*, once, in its own environment (fiasco pins
+``numpy<2.3``): ``bash tools/build_emission_table.sh``. It is resumable:
+each ion's result is cached in ``--work/ions`` and skipped when present.
+
+Units (all per unit element abundance relative to H, i.e. Ab(X)=1):
+
+* line emissivity  eps_l(T)  [photons cm^3 s^-1]: photons emitted per unit
+  volume per unit n_e n_H, 4 pi integrated (APEC's convention);
+* continuum cumulative  C(E, T) = int_0^E dN/dE' dE'  [photons cm^3 s^-1].
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import pathlib
+import shutil
+import sys
+import tarfile
+import time
+
+import numpy as np
+
+log = logging.getLogger("build_emission_table")
+
+# APEC's element set (Z), as in AtomDB's default abundance file
+ELEMENTS = {1: "h", 2: "he", 6: "c", 7: "n", 8: "o", 10: "ne", 11: "na", 12: "mg",
+            13: "al", 14: "si", 16: "s", 18: "ar", 20: "ca", 26: "fe", 28: "ni"}
+KEV_ANGSTROM = 12.398419843320026   # h c in keV Angstrom
+DENSITY = 1.0                        # cm^-3, low-density limit as APEC
+LOGT = np.round(np.arange(5.90, 8.4001, 0.05), 4)   # 51 temperatures: 0.068-21.6 keV
+E_MIN, E_MAX = 0.05, 15.0            # keV, band for lines and continuum
+N_CONT = 3000                        # log-spaced continuum grid points
+IONEQ_MIN = 1e-5                     # skip ions never more abundant than this
+LINE_MIN = 1e-24                     # keep lines with max_T eps * Ab_sun(AG89) above this
+
+
+def ag89():
+    """Anders & Grevesse (1989) abundances by number relative to H (XSPEC 'angr')."""
+    return {1: 1.0, 2: 9.77e-2, 6: 3.63e-4, 7: 1.12e-4, 8: 8.51e-4, 10: 1.23e-4,
+            11: 2.14e-6, 12: 3.80e-5, 13: 2.95e-6, 14: 3.55e-5, 16: 1.62e-5,
+            18: 3.63e-6, 20: 2.29e-6, 26: 4.68e-5, 28: 1.78e-6}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# CHIANTI tree preparation
+# --------------------------------------------------------------------------
+def splups_to_scups(splups: pathlib.Path, scups: pathlib.Path, source_note: str):
+    """Re-express CHIANTI 7.x ``.splups`` rows as a v8+ ``.scups`` file.
+
+    Each ``.splups`` row has Fortran format (5I3,12E10.3): Z, ion, lower, upper,
+    Burgess-Tully type, gf, Delta E (Ry), C, then 5 or 9 spline values at equally
+    spaced scaled temperatures in [0, 1]. The ``.scups`` block carries the same
+    content: lower, upper, Delta E, gf, high-T limit (unknown: -1), number of
+    points, type, C; the scaled temperatures; the scaled upsilons.
+    """
+    out = []
+    for line in splups.read_text().splitlines():
+        if line.strip().startswith("-1"):
+            break
+        ints = [int(line[3 * i:3 * i + 3]) for i in range(5)]
+        rest = line[15:]
+        vals = [float(rest[10 * i:10 * i + 10]) for i in range(len(rest) // 10)
+                if rest[10 * i:10 * i + 10].strip()]
+        _, _, lower, upper, bt_type = ints
+        gf, de, c = vals[:3]
+        spl = vals[3:]
+        n = len(spl)
+        xs = np.linspace(0.0, 1.0, n)
+        out.append(f"{lower:7d}{upper:7d}{de:12.3e}{gf:12.3e}{-1:12d}{n:5d}{bt_type:5d}{c:12.3e}")
+        out.append("".join(f"{x:12.3e}" for x in xs))
+        out.append("".join(f"{y:12.3e}" for y in spl))
+    out.append(" -1")
+    out.append(f"%filename: {scups.name}")
+    out.append(f"%{source_note}")
+    out.append(" -1")
+    scups.write_text("\n".join(out) + "\n")
+
+
+def prepare_ascii(chianti_dir: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
+    root = work / "ascii"
+    if (root / "VERSION").is_file():
+        return root
+    tmp = work / "ascii.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log.info("extracting CHIANTI 9.0.1")
+    with tarfile.open(chianti_dir / "chianti-9.0.1.tar.gz") as tf:
+        tf.extractall(tmp, filter="data")
+    top = next(p for p in tmp.iterdir() if (p / "VERSION").is_file())
+    sup_dir = work / "supplement"
+    shutil.rmtree(sup_dir, ignore_errors=True)
+    sup_dir.mkdir(parents=True)
+    with tarfile.open(chianti_dir / "chianti-7.1.4-supplement.tar.gz") as tf:
+        tf.extractall(sup_dir, filter="data")
+    for ion in ("fe_17", "ni_19"):
+        el = ion.split("_")[0]
+        src = next(sup_dir.rglob(f"{ion}.splups"))
+        dst = top / el / ion / f"{ion}.scups"
+        if not dst.exists():
+            splups_to_scups(src, dst, "converted from CHIANTI 7.1.4 .splups by sherpa_rim")
+    top.rename(root)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def is_lfs_pointer(path: pathlib.Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(40).startswith(b"version https://git-lfs")
+
+
+def build_hdf5(ascii_root: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
+    """fiasco's HDF5 database for the elements we need.
+
+    Files that the public mirror holds only as git-LFS pointers (no data) or that
+    fail to parse are left out and listed in ``work/skipped_files.json``.
+    """
+    import h5py
+    import fiasco
+    from fiasco.util.util import get_chianti_catalog
+
+    h5 = work / "chianti.h5"
+    if h5.is_file():
+        return h5
+    cat = get_chianti_catalog(ascii_root)
+    files = []
+    for k in ("abundance_files", "ioneq_files", "ip_files", "continuum_files"):
+        files += cat[k]
+    # fiasco's catalogue skips any directory whose *absolute* path contains
+    # 'em', 'ip', ... (e.g. /home/emma): walk the element folders ourselves.
+    for sym in ELEMENTS.values():
+        for f in sorted((ascii_root / sym).glob(f"{sym}_*/*")):
+            if f.is_file() and not f.name.startswith("."):
+                files.append(f.name)
+    skipped = {}
+    tmp = str(h5) + ".tmp"
+    with h5py.File(tmp, "w") as hf:
+        for f in files:
+            parser = fiasco.io.Parser(f, ascii_dbase_root=ascii_root)
+            full = getattr(parser, "full_path", None)
+            if full is not None and pathlib.Path(full).is_file() and is_lfs_pointer(full):
+                skipped[f] = "git-LFS pointer in the mirror (no data)"
+                continue
+            try:
+                df = parser.parse()
+            except Exception as exc:   # noqa: BLE001 - recorded
+                skipped[f] = repr(exc)[:200]
+                continue
+            parser.to_hdf5(hf, df)
+    with h5py.File(tmp, "a") as hf:
+        ion_list_ = fiasco.list_ions(tmp)
+        ds = hf.create_dataset("ion_index", data=np.array(ion_list_).astype(np.bytes_))
+        ds.attrs["unit"] = "SKIP"
+        hf.attrs["fiasco_version"] = fiasco.__version__
+    (work / "skipped_files.json").write_text(json.dumps(skipped, indent=1))
+    os.replace(tmp, h5)
+    return h5
+
+
+# --------------------------------------------------------------------------
+# Per-ion computation
+# --------------------------------------------------------------------------
+def ion_list(h5):
+    import astropy.units as u
+    import fiasco
+
+    temps = 10 ** LOGT * u.K
+    out = []
+    for z, sym in ELEMENTS.items():
+        for stage in range(1, z + 2):
+            ion = fiasco.Ion((z, stage), temps, hdf5_dbase_root=str(h5))
+            f = np.asarray(ion.ionization_fraction)
+            # keep the ion if it, or the ion it recombines from, matters
+            out.append((z, stage, float(np.nanmax(f))))
+    return out
+
+
+def compute_ion(args):
+    """Lines, continuum contributions and total radiative losses of one ion."""
+    z, stage, h5, work = args
+    import warnings
+
+    import astropy.units as u
+    import fiasco
+
+    name = f"{ELEMENTS[z]}_{stage}"
+    path = pathlib.Path(work) / "ions" / f"{name}.npz"
+    if path.is_file():
+        return name, "cached"
+    t0 = time.time()
+    logging.getLogger("fiasco").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    temps = 10 ** LOGT * u.K
+    ion = fiasco.Ion((z, stage), temps, hdf5_dbase_root=str(h5))
+    frac = np.asarray(ion.ionization_fraction, dtype=float)
+    egrid = np.geomspace(E_MIN * 0.999, E_MAX * 1.001, N_CONT)
+    wave = (KEV_ANGSTROM / egrid) * u.AA
+    result = dict(logT=LOGT, egrid=egrid, ioneq=frac)
+    notes = []
+    n_e = DENSITY * u.cm ** -3
+
+    # ---- continuum (photons cm^3 s^-1 keV^-1, per unit abundance) ----
+    def to_photon_density(q):
+        # q: erg cm^3 s^-1 Angstrom^-1 -> photons cm^3 s^-1 keV^-1
+        q = q.to_value("erg cm3 s-1 Angstrom-1")
+        e_erg = egrid * 1.602176634e-9
+        dlam_de = KEV_ANGSTROM / egrid ** 2        # Angstrom per keV
+        return q / e_erg * dlam_de
+
+    cont = np.zeros((LOGT.size, egrid.size))
+    loss_cont = np.zeros(LOGT.size)
+    if stage > 1:   # free-free from this ion (charge stage-1)
+        try:
+            ff = to_photon_density(ion.free_free(wave)) * frac[:, None]
+            cont += ff
+            loss_cont += np.asarray(ion.free_free_radiative_loss().to_value("erg cm3 s-1")) * frac
+        except Exception as exc:   # noqa: BLE001 - recorded in provenance
+            notes.append(f"free-free failed: {exc!r}")
+    if stage <= z:  # free-bound of this (recombined) ion, weighted by the recombining ion
+        try:
+            nxt = ion.next_ion()
+            fnext = np.asarray(nxt.ionization_fraction, dtype=float)
+            if np.nanmax(fnext) > IONEQ_MIN * 1e-2:
+                fb = to_photon_density(ion.free_bound(wave)) * fnext[:, None]
+                cont += np.nan_to_num(fb)
+                loss_cont += np.nan_to_num(
+                    np.asarray(ion.free_bound_radiative_loss().to_value("erg cm3 s-1"))) * fnext
+        except Exception as exc:   # noqa: BLE001
+            notes.append(f"free-bound failed: {exc!r}")
+        if (ion.hydrogenic or ion.helium_like) and np.nanmax(frac) > IONEQ_MIN:
+            try:
+                tp = ion.two_photon(wave, n_e, use_two_ion_model=False)[:, 0, :]
+                cont += np.nan_to_num(to_photon_density(tp)) * frac[:, None]
+            except Exception as exc:   # noqa: BLE001
+                notes.append(f"two-photon failed: {exc!r}")
+    cont = np.nan_to_num(cont)
+    # cumulative photon emissivity on the grid (trapezoid), starting at 0
+    cum = np.concatenate([np.zeros((LOGT.size, 1)),
+                          np.cumsum(0.5 * (cont[:, 1:] + cont[:, :-1]) * np.diff(egrid), axis=1)],
+                         axis=1)
+    result["cont_cum"] = cum
+    result["loss_cont"] = loss_cont
+
+    # ---- lines ----
+    line_e = np.zeros(0)
+    line_eps = np.zeros((0, LOGT.size))
+    loss_lines = np.zeros(LOGT.size)
+    has_lines = (ion._has_dataset("elvlc") and ion._has_dataset("wgfa")
+                 and ion._has_dataset("scups") and np.nanmax(frac) > IONEQ_MIN)
+    if has_lines:
+        try:
+            pops = ion.level_populations(n_e)[:, 0, :]          # (T, levels)
+            tr = ion.transitions
+            bb = tr.is_bound_bound
+            wl = np.abs(tr.wavelength[bb].to_value("AA"))
+            A = tr.A[bb].to_value("s-1")
+            upper = tr.upper_level[bb]
+            levels = np.asarray(ion._elvlc["level"])
+            idx = np.searchsorted(levels, upper)
+            # photons cm^3 s^-1 per unit abundance: f N_j A_ji / n_e
+            eps = frac[:, None] * pops[:, idx] * A[None, :] / DENSITY
+            with np.errstate(divide="ignore"):
+                e_kev = np.where(wl > 0, KEV_ANGSTROM / np.where(wl > 0, wl, 1), 0.0)
+            loss_lines = (eps * (e_kev * 1.602176634e-9)[None, :]).sum(axis=1)
+            ab = ag89()[z]
+            keep = (e_kev >= E_MIN) & (e_kev <= E_MAX) & (eps.max(axis=0) * ab > LINE_MIN)
+            line_e = e_kev[keep]
+            line_eps = eps[:, keep].T
+            result["line_lower"] = np.asarray(tr.lower_level[bb])[keep]
+            result["line_upper"] = np.asarray(upper)[keep]
+        except Exception as exc:   # noqa: BLE001
+            notes.append(f"lines failed: {exc!r}")
+    else:
+        missing = [d for d in ("elvlc", "wgfa", "scups") if not ion._has_dataset(d)]
+        if missing and np.nanmax(frac) > IONEQ_MIN:
+            notes.append("no lines: missing " + ",".join(missing))
+    result["line_energy"] = line_e
+    result["line_eps"] = line_eps
+    result["loss_lines"] = loss_lines
+    result["notes"] = np.array(json.dumps(notes))
+    result["seconds"] = time.time() - t0
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **result)
+    os.replace(tmp, path)
+    return name, f"{time.time() - t0:.1f}s lines={line_e.size} {'; '.join(notes)}"
+
+
+# --------------------------------------------------------------------------
+# Assembly
+# --------------------------------------------------------------------------
+def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
+    import fiasco
+
+    zs, stages, elem_idx = [], [], []
+    line_e, line_eps, line_ion = [], [], []
+    cont = {}
+    loss = np.zeros((len(ELEMENTS), LOGT.size))
+    per_ion = {}
+    zlist = list(ELEMENTS)
+    egrid = None
+    for z, stage, _ in ions:
+        name = f"{ELEMENTS[z]}_{stage}"
+        p = work / "ions" / f"{name}.npz"
+        d = np.load(p)
+        egrid = d["egrid"]
+        k = zlist.index(z)
+        cont.setdefault(z, np.zeros_like(d["cont_cum"]))
+        cont[z] += d["cont_cum"]
+        loss[k] += d["loss_cont"] + d["loss_lines"]
+        if d["line_energy"].size:
+            line_e.append(d["line_energy"])
+            line_eps.append(d["line_eps"])
+            line_ion.append(np.full(d["line_energy"].size, len(zs)))
+        zs.append(z)
+        stages.append(stage)
+        per_ion[name] = dict(n_lines=int(d["line_energy"].size),
+                             notes=json.loads(str(d["notes"])),
+                             max_ioneq=float(np.nanmax(d["ioneq"])))
+    line_e = np.concatenate(line_e)
+    order = np.argsort(line_e)
+    line_eps = np.concatenate(line_eps)[order]
+    line_ion = np.concatenate(line_ion)[order]
+    line_e = line_e[order]
+    ion_z = np.array(zs)
+    line_elem = np.array([zlist.index(z) for z in ion_z[line_ion]])
+    cont_arr = np.stack([cont[z] for z in zlist])
+    # atomic masses (amu) for thermal broadening
+    masses = {1: 1.008, 2: 4.0026, 6: 12.011, 7: 14.007, 8: 15.999, 10: 20.180, 11: 22.990,
+              12: 24.305, 13: 26.982, 14: 28.085, 16: 32.06, 18: 39.948, 20: 40.078,
+              26: 55.845, 28: 58.693}
+    prov = dict(
+        description="CIE plasma emission table for sherpa_rim (lines + continuum per element)",
+        chianti_version="9.0.1",
+        chianti_supplement={"fe_17": "7.1.4 .splups as .scups", "ni_19": "7.1.4 .splups as .scups"},
+        chianti_sources={f: sha256(chianti_dir / f) for f in
+                         ("chianti-9.0.1.tar.gz", "chianti-7.1.4-supplement.tar.gz")},
+        ionisation_equilibrium="CHIANTI chianti.ioneq (v9.0.1) through fiasco Ion.ionization_fraction",
+        fiasco_version=fiasco.__version__,
+        numpy_version=np.__version__,
+        electron_density_cm3=DENSITY,
+        logT=[float(x) for x in LOGT],
+        energy_band_keV=[E_MIN, E_MAX],
+        line_threshold=f"max_T eps * Ab_AG89 > {LINE_MIN} photons cm^3 s^-1",
+        ioneq_threshold=IONEQ_MIN,
+        units={"line_eps": "photons cm^3 s^-1 per unit n_e n_H and unit abundance (Ab=1)",
+               "cont_cum": "cumulative photons cm^3 s^-1 from 0 to E, same normalisation",
+               "loss": "erg cm^3 s^-1 per unit n_e n_H, per unit abundance, all wavelengths"},
+        command=" ".join(argv),
+        built_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        ions=per_ion,
+        cite="Dere et al. 1997, A&AS 125, 149; Dere et al. 2019, ApJS 241, 22; fiasco (Barnes et al.)",
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        logT=LOGT, elements=np.array(zlist), mass_amu=np.array([masses[z] for z in zlist]),
+        line_energy=line_e, line_eps=line_eps.astype(np.float32), line_elem=line_elem.astype(np.int16),
+        line_ion_z=ion_z[line_ion].astype(np.int16),
+        line_ion_stage=np.array(stages)[line_ion].astype(np.int16),
+        cont_energy=egrid, cont_cum=cont_arr.astype(np.float64),
+        loss=loss, provenance=np.array(json.dumps(prov)),
+    )
+    os.replace(tmp, out)
+    (out.with_suffix(".json")).write_text(json.dumps(prov, indent=1) + "\n")
+    log.info("wrote %s: %d lines, %d elements, %d temperatures", out, line_e.size, len(zlist), LOGT.size)
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--chianti", default="../shared/data/chianti", type=pathlib.Path)
+    p.add_argument("--work", default=pathlib.Path.home() / ".cache/sherpa_rim/cie-build",
+                   type=pathlib.Path)
+    p.add_argument("--out", default="sherpa_rim/emission/data/cie_chianti.npz", type=pathlib.Path)
+    p.add_argument("--jobs", default=os.cpu_count() or 1, type=int)
+    p.add_argument("--only", nargs="*", help="compute only these ions (e.g. fe_17), no assembly")
+    args = p.parse_args(argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    work = args.work.resolve()
+    (work / "ions").mkdir(parents=True, exist_ok=True)
+    ascii_root = prepare_ascii(args.chianti.resolve(), work)
+    h5 = build_hdf5(ascii_root, work)
+    ions = ion_list(h5)
+    todo = [(z, s, str(h5), str(work)) for z, s, f in ions
+            if (f > IONEQ_MIN or z < 3 or True)]
+    if args.only:
+        todo = [t for t in todo if f"{ELEMENTS[t[0]]}_{t[1]}" in args.only]
+    # biggest ions first so the pool stays busy
+    todo.sort(key=lambda t: -(t[0] - t[1]))
+    log.info("%d ions to compute with %d processes", len(todo), args.jobs)
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
+        for i, (name, msg) in enumerate(pool.imap_unordered(compute_ion, todo), 1):
+            log.info("[%d/%d] %s %s", i, len(todo), name, msg)
+    if not args.only:
+        assemble(work, args.out, ions, args.chianti.resolve(), argv)
+
+
+if __name__ == "__main__":
+    main()
