@@ -27,3 +27,5 @@ try:  # registration needs sherpa; the pure-numpy parts work without a session
     _register()
 except ImportError:  # pragma: no cover - sherpa is a core dependency
     pass
+
+from .models.thermal import get_abund, set_abund  # noqa: E402,F401

@@ -46,6 +46,7 @@ E_MIN, E_MAX = 0.05, 15.0            # keV, band for lines and continuum
 N_CONT = 3000                        # log-spaced continuum grid points
 IONEQ_MIN = 1e-5                     # skip ions never more abundant than this
 LINE_MIN = 1e-24                     # keep lines with max_T eps * Ab_sun(AG89) above this
+PSEUDO_FRACTION = 1e-3               # weakest lines carrying this photon fraction -> pseudo-continuum
 
 
 def ag89():
@@ -344,7 +345,31 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
     line_e = line_e[order]
     ion_z = np.array(zs)
     line_elem = np.array([zlist.index(z) for z in ion_z[line_ion]])
-    cont_arr = np.stack([cont[z] for z in zlist])
+    zero = np.zeros((LOGT.size, N_CONT))
+    cont_arr = np.stack([cont.get(z, zero) for z in zlist])
+    # Weak lines go into a pseudo-continuum (as APEC does): at each temperature
+    # the weakest lines that together carry < PSEUDO_FRACTION of the line photons
+    # (AG89 abundances) are moved; a line stays discrete if it is strong at any T.
+    ab = ag89()
+    flux = line_eps * np.array([ab[z] for z in ion_z[line_ion]])[:, None]
+    strong = np.zeros(line_e.size, bool)
+    for k in range(LOGT.size):
+        o = np.argsort(flux[:, k])
+        c = np.cumsum(flux[o, k])
+        strong[o[c > PSEUDO_FRACTION * c[-1]]] = True
+    weak = ~strong
+    steps = np.searchsorted(egrid, line_e[weak], side="right")
+    for el in range(len(zlist)):
+        m = line_elem[weak] == el
+        if not np.any(m):
+            continue
+        for k in range(LOGT.size):
+            add = np.bincount(steps[m], weights=line_eps[weak][m, k], minlength=egrid.size + 1)
+            cont_arr[el, k] += np.cumsum(add)[:egrid.size]
+    log.info("lines: %d discrete, %d weak ones moved to the pseudo-continuum",
+             strong.sum(), weak.sum())
+    line_e, line_eps, line_ion, line_elem = (line_e[strong], line_eps[strong], line_ion[strong],
+                                             line_elem[strong])
     # atomic masses (amu) for thermal broadening
     masses = {1: 1.008, 2: 4.0026, 6: 12.011, 7: 14.007, 8: 15.999, 10: 20.180, 11: 22.990,
               12: 24.305, 13: 26.982, 14: 28.085, 16: 32.06, 18: 39.948, 20: 40.078,
@@ -362,9 +387,11 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
         logT=[float(x) for x in LOGT],
         energy_band_keV=[E_MIN, E_MAX],
         line_threshold=f"max_T eps * Ab_AG89 > {LINE_MIN} photons cm^3 s^-1",
+        pseudo_continuum=(f"at each T the weakest lines carrying {PSEUDO_FRACTION} of the line "
+                          "photons (AG89) are added to their element's continuum cell"),
         ioneq_threshold=IONEQ_MIN,
         units={"line_eps": "photons cm^3 s^-1 per unit n_e n_H and unit abundance (Ab=1)",
-               "cont_cum": "cumulative photons cm^3 s^-1 from 0 to E, same normalisation",
+               "cont_cells": "photons cm^3 s^-1 between consecutive cont_energy points, same normalisation",
                "loss": "erg cm^3 s^-1 per unit n_e n_H, per unit abundance, all wavelengths"},
         command=" ".join(argv),
         built_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -379,7 +406,8 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
         line_energy=line_e, line_eps=line_eps.astype(np.float32), line_elem=line_elem.astype(np.int16),
         line_ion_z=ion_z[line_ion].astype(np.int16),
         line_ion_stage=np.array(stages)[line_ion].astype(np.int16),
-        cont_energy=egrid, cont_cum=cont_arr.astype(np.float64),
+        cont_energy=egrid,
+        cont_cells=np.clip(np.diff(cont_arr, axis=2), 0, None).astype(np.float32),
         loss=loss, provenance=np.array(json.dumps(prov)),
     )
     os.replace(tmp, out)
@@ -396,6 +424,8 @@ def main(argv=None):
     p.add_argument("--out", default="sherpa_rim/emission/data/cie_chianti.npz", type=pathlib.Path)
     p.add_argument("--jobs", default=os.cpu_count() or 1, type=int)
     p.add_argument("--only", nargs="*", help="compute only these ions (e.g. fe_17), no assembly")
+    p.add_argument("--assemble-only", action="store_true",
+                   help="assemble the cached ions (no computation); missing ions are an error")
     args = p.parse_args(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     work = args.work.resolve()
@@ -409,6 +439,8 @@ def main(argv=None):
         todo = [t for t in todo if f"{ELEMENTS[t[0]]}_{t[1]}" in args.only]
     # biggest ions first so the pool stays busy
     todo.sort(key=lambda t: -(t[0] - t[1]))
+    if args.assemble_only:
+        todo = []
     log.info("%d ions to compute with %d processes", len(todo), args.jobs)
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         for i, (name, msg) in enumerate(pool.imap_unordered(compute_ion, todo), 1):

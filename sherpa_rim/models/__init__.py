@@ -21,5 +21,5 @@ def register() -> None:
 
 
 def _model_classes():
-    classes = []
-    return classes
+    from .thermal import MODEL_CLASSES
+    return list(MODEL_CLASSES)

@@ -1,0 +1,178 @@
+"""Sherpa model classes for thermal plasma emission and absorption.
+
+``cie`` and ``vcie`` follow XSPEC's ``apec``/``vapec`` parameters and
+normalisation; ``mmabs`` is Morrison & McCammon (1983) photoelectric
+absorption (XSPEC's ``wabs``). Each ``calc`` delegates to a pure function in
+:mod:`sherpa_rim.emission`.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+import numpy as np
+from sherpa.models.model import ArithmeticModel, RegriddableModel1D
+from sherpa.models.parameter import Parameter
+from sherpa.utils.err import ModelErr
+
+from ..emission import absorption, cie
+from ..emission.abundances import SYMBOLS, available_tables
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CIE", "VCIE", "MMAbs", "set_abund", "get_abund"]
+
+_ABUND = {"table": "angr"}
+
+
+def set_abund(table: str) -> None:
+    """Solar abundance table used by ``cie`` and ``vcie`` (like XSPEC's ``abund``).
+
+    One of 'angr' (Anders & Grevesse 1989, default), 'aspl', 'wilm', 'lodd'.
+    """
+    if table not in available_tables():
+        raise ValueError(f"unknown abundance table {table!r}; choose from {available_tables()}")
+    _ABUND["table"] = table
+
+
+def get_abund() -> str:
+    return _ABUND["table"]
+
+
+class _Cache:
+    """A small cache keyed by parameter values, abundance table and grid."""
+
+    def __init__(self, size=8):
+        self.size = size
+        self.store = OrderedDict()
+
+    def key(self, p, lo, hi):
+        lo = np.ascontiguousarray(lo, dtype=float)
+        hi = np.ascontiguousarray(hi, dtype=float)
+        return (tuple(float(x) for x in p), _ABUND["table"], lo.size,
+                hash(lo.tobytes()), hash(hi.tobytes()))
+
+    def get(self, k):
+        if k in self.store:
+            self.store.move_to_end(k)
+            return self.store[k]
+        return None
+
+    def put(self, k, v):
+        self.store[k] = v
+        if len(self.store) > self.size:
+            self.store.popitem(last=False)
+
+
+class _Thermal(RegriddableModel1D):
+    """Shared machinery: grid checks and caching."""
+
+    def _setup_kT(self, name):
+        t = cie.load_table()
+        self.kT = Parameter(name, "kT", 1.0, min=t.kT_min, max=t.kT_max,
+                            hard_min=t.kT_min, hard_max=t.kT_max, units="keV")
+
+    def _cached(self, p, lo, hi, fn):
+        if hi is None:
+            raise ModelErr("integrated grid required: evaluate on energy bins (lo, hi) in keV, "
+                           f"as a PHA response does; {self.name} is an XSPEC-style additive model")
+        if getattr(self, "_use_caching", True):
+            cache = self.__dict__.setdefault("_sr_cache", _Cache())
+            k = cache.key(p, lo, hi)
+            v = cache.get(k)
+            if v is not None:
+                return v.copy()
+        lo = np.asarray(lo, float)
+        hi = np.asarray(hi, float)
+        flip = lo.size > 1 and lo[0] > lo[-1]
+        if flip or np.any(hi < lo):
+            # a wavelength grid (Angstrom): convert to keV bins
+            lo, hi = 12.398419843320026 / np.asarray(hi), 12.398419843320026 / np.asarray(lo)
+        v = fn(lo, hi)
+        if getattr(self, "_use_caching", True):
+            cache.put(k, v.copy())
+        return v
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_sr_cache", None)
+        return state
+
+
+class CIE(_Thermal):
+    """Collisional-ionisation-equilibrium plasma from the shipped CHIANTI table.
+
+    Parameters
+    ----------
+    kT : keV, inside the table range (about 0.068-21.6 keV: hard limits).
+    Abundanc : metal abundance relative to solar (``set_abund`` picks the table).
+    redshift : z.
+    norm : 1e-14 / (4 pi [D_A (1+z)]^2) int n_e n_H dV (cm^-5), as XSPEC's apec.
+
+    Notes
+    -----
+    Photons/cm^2/s per bin; see :func:`sherpa_rim.emission.spectrum`.
+    """
+
+    def __init__(self, name="cie"):
+        self._setup_kT(name)
+        self.Abundanc = Parameter(name, "Abundanc", 1.0, min=0.0, max=5.0, hard_min=0.0,
+                                  hard_max=1000.0, frozen=True)
+        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
+                                  hard_max=10.0, frozen=True)
+        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        RegriddableModel1D.__init__(self, name, (self.kT, self.Abundanc, self.redshift, self.norm))
+
+    def calc(self, p, lo, hi=None, *args, **kwargs):
+        kT, ab, z, norm = p
+        return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
+            kT, ab, z, norm, a, b, abund_table=_ABUND["table"]))
+
+
+class VCIE(_Thermal):
+    """``cie`` with one abundance per element (He ... Ni), like XSPEC's vapec."""
+
+    def __init__(self, name="vcie"):
+        self._setup_kT(name)
+        pars = [self.kT]
+        for sym in SYMBOLS[1:]:
+            p = Parameter(name, sym, 1.0, min=0.0, max=1000.0, hard_min=0.0, hard_max=1000.0,
+                          frozen=True)
+            setattr(self, sym, p)
+            pars.append(p)
+        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
+                                  hard_max=10.0, frozen=True)
+        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        pars += [self.redshift, self.norm]
+        RegriddableModel1D.__init__(self, name, tuple(pars))
+
+    def calc(self, p, lo, hi=None, *args, **kwargs):
+        kT = p[0]
+        elems = dict(zip(SYMBOLS[1:], p[1:len(SYMBOLS)]))
+        z, norm = p[len(SYMBOLS)], p[len(SYMBOLS) + 1]
+        return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
+            kT, 1.0, z, norm, a, b, abund_table=_ABUND["table"], elements=elems))
+
+
+class MMAbs(ArithmeticModel):
+    """Photoelectric absorption, Morrison & McCammon (1983) cross-sections (XSPEC ``wabs``).
+
+    Parameters
+    ----------
+    nH : equivalent hydrogen column, 1e22 cm^-2.
+    """
+
+    def __init__(self, name="mmabs"):
+        self.nH = Parameter(name, "nH", 0.01, min=0.0, max=1e5, hard_min=0.0, hard_max=1e6,
+                            units="10^22 atoms / cm^2")
+        ArithmeticModel.__init__(self, name, (self.nH,))
+
+    def calc(self, p, lo, hi=None, *args, **kwargs):
+        lo = np.asarray(lo, float)
+        hi = lo if hi is None else np.asarray(hi, float)
+        if lo.size > 1 and lo[0] > lo[-1]:
+            lo, hi = 12.398419843320026 / hi, 12.398419843320026 / lo
+        return absorption.transmission(p[0], lo, hi)
+
+
+MODEL_CLASSES = (CIE, VCIE, MMAbs)

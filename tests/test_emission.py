@@ -1,0 +1,182 @@
+"""The CIE emission model against physics (laboratory line energies, published
+cooling, bremsstrahlung), not against its own code."""
+import numpy as np
+import pytest
+from scipy.special import k0e
+
+from sherpa_rim.emission import load_table, solar, spectrum, spectrum_batch
+from sherpa_rim.emission.absorption import mm83_cross_section, transmission
+from sherpa_rim.emission.cie import K_PER_KEV
+
+HC = 12.398419843320026   # keV Angstrom
+
+# Laboratory / reference energies (keV): NIST ASD and Drake (1988) wavelengths
+LAB_LINES = [
+    ("Fe XXV w", 26, 25, HC / 1.8504),      # 6.7004 keV, 1s2p 1P1 -> 1s2 1S0
+    ("Fe XXVI Ly-a1", 26, 26, HC / 1.7780),  # 6.9732 keV
+    ("Fe XVII 15.01 A", 26, 17, HC / 15.014),  # 0.8258 keV
+    ("O VIII Ly-a1", 8, 8, HC / 18.9671),    # 0.6537 keV
+    ("Si XIII w", 14, 13, HC / 6.6479),      # 1.8650 keV
+    ("S XV w", 16, 15, HC / 5.0387),         # 2.4606 keV
+]
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_table()
+
+
+@pytest.mark.parametrize("name,z,stage,e_lab", LAB_LINES, ids=[x[0] for x in LAB_LINES])
+def test_line_energy_within_1eV_of_laboratory(table, name, z, stage, e_lab):
+    el = list(table.elements).index(z)
+    sel = np.flatnonzero((table.line_elem == el) & (table.line_ion == stage)
+                         & (np.abs(table.line_energy - e_lab) < 0.015))
+    assert sel.size, f"no {name} line in the table"
+    strongest = sel[np.argmax(table.line_eps[sel].max(axis=1))]
+    assert abs(table.line_energy[strongest] - e_lab) < 1e-3, (
+        f"{name}: table {table.line_energy[strongest]:.5f} keV vs lab {e_lab:.5f} keV")
+
+
+def test_fe_xxvi_to_fe_xxv_rises_with_temperature():
+    e = np.arange(6.0, 7.5, 0.002)
+    ratios = []
+    for kT in (2.0, 3.0, 5.0, 8.0, 12.0):
+        s = spectrum(kT, 1.0, 0.0, 1.0, e[:-1], e[1:])
+        he = s[(e[:-1] >= 6.62) & (e[:-1] < 6.71)].sum()
+        h = s[(e[:-1] >= 6.94) & (e[:-1] < 6.98)].sum()
+        ratios.append(h / he)
+    assert np.all(np.diff(ratios) > 0), ratios
+    assert ratios[0] < 0.1 < ratios[-1]
+
+
+# Gnat & Ferland (2012, ApJS 199, 20), Table 1: CIE cooling efficiency per
+# element, Lambda_X = L_X / (n_e n_X) in erg cm^3 s^-1, at 1e7 and 1e8 K.
+GF12 = {"H": (5.76e-24, 1.37e-23), "He": (2.68e-23, 5.62e-23), "O": (2.60e-21, 1.23e-21),
+        "Ne": (7.19e-21, 2.26e-21), "Si": (2.13e-20, 6.83e-21), "Fe": (4.42e-19, 4.39e-20)}
+
+
+@pytest.mark.parametrize("T_index,T", [(0, 1e7), (1, 1e8)])
+def test_cooling_function_matches_published_cie_curve(table, T_index, T):
+    """Total loss of H, He, O, Ne, Si, Fe (AG89 abundances) within 30 % of GF12."""
+    syms = list(GF12)
+    sol = dict(zip(["H", "He", "C", "N", "O", "Ne", "Na", "Mg", "Al", "Si", "S", "Ar", "Ca",
+                    "Fe", "Ni"], solar("angr")))
+    from sherpa_rim.emission.abundances import SYMBOLS
+    w = np.array([sol[s] if s in syms else 0.0 for s in SYMBOLS])
+    ours = table.cooling(T / K_PER_KEV, w)
+    ref = sum(sol[s] * GF12[s][T_index] for s in syms)
+    assert ours == pytest.approx(ref, rel=0.30)
+    # and element by element within a factor 1.6 (different atomic data: CHIANTI vs Cloudy)
+    for s in syms:
+        one = np.array([1.0 if x == s else 0.0 for x in SYMBOLS])
+        mine = table.cooling(T / K_PER_KEV, one)
+        assert 1 / 1.6 < mine / GF12[s][T_index] < 1.6, (s, mine, GF12[s][T_index])
+
+
+def test_8keV_continuum_is_thermal_bremsstrahlung_above_3keV():
+    """At 8 keV the line-free continuum follows g_ff(E) exp(-E/kT) / E to a few per cent."""
+    kT = 8.0
+    e = np.geomspace(3.0, 8.0, 101)
+    t = load_table()
+    cont = t.evaluate(kT, e[:-1], e[1:], lines=False) / np.diff(e)
+    em = np.sqrt(e[:-1] * e[1:])
+    x = em / kT
+    # Born-approximation thermal Gaunt factor (Karzas & Latter 1961 limit for kT >> Z^2 Ry)
+    g = np.sqrt(3) / np.pi * k0e(x / 2)
+    brems = g * np.exp(-x) / em
+    ratio = cont / brems
+    ratio /= np.median(ratio)
+    assert np.max(np.abs(ratio - 1)) < 0.05, np.round(ratio, 3)
+
+
+def test_band_power_matches_radiative_loss():
+    """Energy flux in 0.05-15 keV equals norm x 1e14 x Lambda(T) at 2 keV.
+
+    Lambda comes from fiasco's integrated loss rates (free-free, free-bound) and
+    the line powers: an independent check of the units of the binned spectrum.
+    """
+    e = np.geomspace(0.05, 15.0, 20001)
+    s = spectrum(2.0, 1.0, 0.0, 1.0, e[:-1], e[1:])
+    power = (s * 0.5 * (e[:-1] + e[1:])).sum() * 1.602176634e-9      # erg/cm^2/s
+    lam = load_table().cooling(2.0)                                   # erg cm^3 s^-1
+    assert power == pytest.approx(1e14 * lam, rel=0.10)
+
+
+def test_redshift_shifts_lines_and_dims_flux():
+    e = np.arange(5.0, 7.5, 0.001)
+    s0 = spectrum(5.0, 1.0, 0.0, 1.0, e[:-1], e[1:])
+    s1 = spectrum(5.0, 1.0, 0.1, 1.0, e[:-1], e[1:])
+    peak0 = e[np.argmax(s0)]
+    peak1 = e[np.argmax(s1)]
+    assert peak1 == pytest.approx(peak0 / 1.1, abs=0.002)
+    # flux in the full rest band is conserved up to the (1+z) time dilation
+    eb = np.geomspace(0.06, 13.0, 3001)
+    f0 = spectrum(5.0, 1.0, 0.0, 1.0, eb[:-1], eb[1:]).sum()
+    f1 = spectrum(5.0, 1.0, 0.1, 1.0, eb[:-1] / 1.1, eb[1:] / 1.1).sum()
+    assert f1 == pytest.approx(f0 / 1.1, rel=1e-6)
+
+
+def test_abundance_scales_metal_lines_only():
+    e = np.arange(6.6, 6.72, 0.001)
+    lo, hi = e[:-1], e[1:]
+    t = load_table()
+    cont = t.evaluate(4.0, lo, hi, lines=False, weights=t.weights(1.0))
+    s1 = spectrum(4.0, 1.0, 0.0, 1.0, lo, hi) / 1e14
+    s2 = spectrum(4.0, 2.0, 0.0, 1.0, lo, hi) / 1e14
+    s0 = spectrum(4.0, 0.0, 0.0, 1.0, lo, hi) / 1e14
+    # no metals: no Fe XXV complex above the (H, He) continuum
+    assert s0.sum() < 0.5 * cont.sum()
+    # the line part doubles
+    np.testing.assert_allclose(s2 - s0, 2 * (s1 - s0), rtol=1e-9)
+
+
+def test_thermal_broadening_conserves_flux_and_widens():
+    e = np.arange(6.5, 6.9, 0.0005)
+    a = spectrum(8.0, 1.0, 0.0, 1.0, e[:-1], e[1:])
+    b = spectrum(8.0, 1.0, 0.0, 1.0, e[:-1], e[1:], broaden=True)
+    assert b.sum() == pytest.approx(a.sum(), rel=1e-3)
+    assert b.max() < a.max()
+
+
+def test_out_of_table_temperature_is_an_error():
+    e = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="outside the emission table"):
+        spectrum(50.0, 1.0, 0.0, 1.0, e[:-1], e[1:])
+    with pytest.raises(ValueError, match="outside the emission table"):
+        spectrum(0.01, 1.0, 0.0, 1.0, e[:-1], e[1:])
+
+
+def test_unknown_abundance_table():
+    with pytest.raises(ValueError, match="angr"):
+        spectrum(1.0, 1.0, 0.0, 1.0, [1.0], [2.0], abund_table="nope")
+
+
+def test_other_abundance_table_changes_fe_lines():
+    e = np.arange(6.6, 6.72, 0.001)
+    a = spectrum(4.0, 1.0, 0.0, 1.0, e[:-1], e[1:], abund_table="angr")
+    b = spectrum(4.0, 1.0, 0.0, 1.0, e[:-1], e[1:], abund_table="aspl")
+    assert b.sum() < a.sum()           # Fe/H: 3.16e-5 (aspl) < 4.68e-5 (angr)
+
+
+def test_batch_matches_single_spectra():
+    e = np.geomspace(0.3, 10.0, 700)
+    kT = np.array([0.6, 1.3, 3.0, 7.5])
+    ab = np.array([0.3, 0.4, 1.0, 0.8])
+    z = np.array([0.0, 0.0123, 0.1, 0.25])
+    nm = np.array([1e-3, 2e-3, 5e-4, 1e-2])
+    batch = spectrum_batch(kT, ab, z, nm, e[:-1], e[1:])
+    for i in range(kT.size):
+        one = spectrum(kT[i], ab[i], z[i], nm[i], e[:-1], e[1:])
+        assert batch[i].sum() == pytest.approx(one.sum(), rel=2e-3)
+        big = one > 0.01 * one.max()
+        np.testing.assert_allclose(batch[i][big], one[big], rtol=0.05)
+
+
+def test_mm83_cross_sections():
+    # Morrison & McCammon (1983): sigma(1 keV) = 2.4e-22 cm^2, sigma E^3 rises across edges
+    assert mm83_cross_section(1.0) == pytest.approx(2.42e-22, rel=0.01)
+    below, above = mm83_cross_section([0.5319, 0.5321])      # O K edge
+    assert above > below
+    t = transmission(1.0, np.array([0.5, 1.0, 5.0]), np.array([0.5, 1.0, 5.0]))
+    assert t[0] < t[1] < t[2] < 1.0
+    assert t[1] == pytest.approx(np.exp(-2.42), rel=0.02)
