@@ -49,9 +49,9 @@ venv() {
   # reinstall only when pyproject.toml or the checkout's path changed
   local stamp="$VENV/.sherpa_rim-$(printf '%s' "$ROOT$(cat pyproject.toml)$extra" | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
-    say "installing sherpa_rim[$extra,test] (editable) into $VENV"
+    say "installing sherpa_rim[$extra,test,training] (editable; torch==2.13.0 CPU) into $VENV"
     if [ "$extra" = gpu ]; then "$VENV/bin/python" -m pip uninstall -q -y onnxruntime || true; fi
-    "$VENV/bin/python" -m pip install -q -e ".[$extra,test]"
+    "$VENV/bin/python" -m pip install -q -e ".[$extra,test,training]"
     rm -f "$VENV"/.sherpa_rim-*
     touch "$stamp"
   fi

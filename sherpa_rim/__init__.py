@@ -28,4 +28,7 @@ try:  # registration needs sherpa; the pure-numpy parts work without a session
 except ImportError:  # pragma: no cover - sherpa is a core dependency
     pass
 
-from .models.thermal import get_abund, set_abund  # noqa: E402,F401
+try:
+    from .models.thermal import get_abund, set_abund  # noqa: E402,F401
+except ImportError:  # pragma: no cover - without Sherpa (e.g. a training machine)
+    pass

@@ -1,6 +1,8 @@
 """Sub-commands of ``sherpa-rim`` beyond ``info`` (each imports its module lazily)."""
 from __future__ import annotations
 
+import argparse
+
 
 def add_commands(sub) -> None:
     s = sub.add_parser("demo", help="the main job on built-in data: simulate a group spectrum "
@@ -25,6 +27,47 @@ def add_commands(sub) -> None:
     s.add_argument("--nh-max", type=float, default=0.0, help="Galactic nH up to this (1e22 cm^-2)")
     s.add_argument("--force", action="store_true", help="overwrite an existing set")
     s.set_defaults(func=_run("simulate_cli", "run_cli"))
+
+    s = sub.add_parser("deconvolve", help="RIM deconvolution of a PHA file -> FITS/ECSV table")
+    s.add_argument("pha")
+    s.add_argument("--arf")
+    s.add_argument("--rmf")
+    s.add_argument("--bkg", help="background PHA (scaled by exposure, BACKSCAL, AREASCAL)")
+    s.add_argument("--out", required=True, help="OUT.fits or OUT.ecsv")
+    s.add_argument("--plot", help="also write a PNG of the reconstruction")
+    s.add_argument("--samples", type=int, default=32, help="Poisson resamplings for the band")
+    s.add_argument("--model", default="rim_default")
+    s.add_argument("--clobber", action="store_true", help="overwrite existing output")
+    s.set_defaults(func=_run("cli_run", "deconvolve"))
+
+    s = sub.add_parser("estimate", help="amortised kT, abundance, redshift, norm for PHA files")
+    s.add_argument("pha", nargs="+")
+    s.add_argument("--arf")
+    s.add_argument("--rmf")
+    s.add_argument("--json", action="store_true", help="one JSON object per spectrum")
+    s.add_argument("--model", default="param_default")
+    s.set_defaults(func=_run("cli_run", "estimate"))
+
+    s = sub.add_parser("spi", help="spectral Smoothed Particle Inference of a PHA file (emcee)")
+    s.add_argument("pha")
+    s.add_argument("--arf")
+    s.add_argument("--rmf")
+    s.add_argument("--particles", type=int, default=100)
+    s.add_argument("--steps", type=int, default=500)
+    s.add_argument("--walkers", type=int, default=16)
+    s.add_argument("--ensembles", type=int, default=4)
+    s.add_argument("--redshift", type=float, default=0.0)
+    s.add_argument("--nh", type=float, default=0.0, help="Galactic nH (1e22 cm^-2)")
+    s.add_argument("--band", nargs=2, type=float, default=(0.5, 7.0), metavar=("EMIN", "EMAX"))
+    s.add_argument("--out", required=True, help="RUN.h5 (resumed if it exists)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_run("cli_run", "spi"))
+
+    s = sub.add_parser("train", help="train a network (needs a source checkout and sherpa_rim[training])")
+    s.add_argument("what", choices=("rim", "param", "dae"))
+    s.add_argument("--config", help="JSON config (default: training/configs/<what>_cpu.json)")
+    s.add_argument("extra", nargs=argparse.REMAINDER, help="passed to the training module")
+    s.set_defaults(func=_run("cli_run", "train"))
 
 
 def _run(module: str, func: str):

@@ -30,7 +30,8 @@ from .response import CanonicalGrid, rebin_matrix
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RIM_GRID", "rim_grid", "SimConfig", "ResponseSet", "build_response_sets",
+__all__ = ["RIM_GRID", "rim_grid", "SimConfig", "ResponseSet", "BaseComponents", "base_components",
+           "build_response_sets",
            "split_groups", "sample_parameters", "intrinsic_spectra", "add_noise", "simulate",
            "write_set", "read_set"]
 
@@ -139,44 +140,74 @@ def _augment(rmf, area, rng, grid: CanonicalGrid, strength: float = 1.0):
     return rmf * np.clip(area, 0, None)[None, :]
 
 
+@dataclass
+class BaseComponents:
+    """Real ARF/RMF pairs regridded to a canonical grid, kept apart so that they can
+    be cross-paired: ``rmf`` (P, n_channels, n_energy) probabilities, ``area`` (P, n_energy) cm^2."""
+
+    rmf: np.ndarray
+    area: np.ndarray
+    keys: List[str]
+    groups: List[str]
+    grid: CanonicalGrid
+
+    def save(self, path):
+        np.savez_compressed(path, rmf=self.rmf.astype(np.float32), area=self.area,
+                            keys=np.array(self.keys), groups=np.array(self.groups),
+                            **self.grid.to_dict())
+
+    @classmethod
+    def load(cls, path) -> "BaseComponents":
+        d = np.load(path)
+        grid = CanonicalGrid(d["energy_lo"], d["energy_hi"], d["channel_lo"], d["channel_hi"])
+        return cls(d["rmf"], d["area"], [str(k) for k in d["keys"]], [str(g) for g in d["groups"]], grid)
+
+
+def base_components(library=None, grid: CanonicalGrid = RIM_GRID) -> BaseComponents:
+    """Read every distinct real ARF/RMF pair (needs Sherpa's FITS readers)."""
+    from .library import ResponseLibrary
+
+    lib = ResponseLibrary.default() if library is None else library
+    pairs = _unique_pairs([p for p in lib.pairs if p.arf is not None])
+    comps = _base_components(pairs, grid)
+    return BaseComponents(np.array([c[0] for c in comps]), np.array([c[1] for c in comps]),
+                          [p.key for p in pairs], [p.group for p in pairs], grid)
+
+
 def build_response_sets(library=None, grid: CanonicalGrid = RIM_GRID, n_total: int = 1000,
-                        seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> Dict[str, ResponseSet]:
+                        seed: int = 0, fractions=(0.7, 0.15, 0.15),
+                        base: Optional[BaseComponents] = None) -> Dict[str, ResponseSet]:
     """About ``n_total`` distinct responses, split by ObsID into train/val/test.
 
     Within each split: every real pair, every ARF x RMF cross-pair of that
     split, and augmented copies of them, until the split holds its share.
     """
-    from .library import ResponseLibrary
-
-    lib = ResponseLibrary.default() if library is None else library
-    pairs = _unique_pairs([p for p in lib.pairs if p.arf is not None])
-    groups = [p.group for p in pairs]
-    split = split_groups(groups, fractions, seed)
+    base = base_components(library, grid) if base is None else base
+    grid = base.grid
+    split = split_groups(base.groups, fractions, seed)
     rng = np.random.default_rng(seed)
-    comps = _base_components(pairs, grid)
     sets = {}
     for name, frac in zip(("train", "val", "test"), fractions):
-        members = [i for i, p in enumerate(pairs) if p.group in split[name]]
+        members = [i for i, g in enumerate(base.groups) if g in split[name]]
         target = max(len(members), int(round(n_total * frac)))
         mats, names, grps = [], [], []
         for i in members:                            # the real pairs, unchanged
-            rmf, area = comps[i]
-            mats.append(rmf * area[None, :])
-            names.append(pairs[i].key)
-            grps.append(pairs[i].group)
+            mats.append(base.rmf[i] * base.area[i][None, :])
+            names.append(base.keys[i])
+            grps.append(base.groups[i])
         cross = [(i, j) for i in members for j in members if i != j]
         while len(mats) < target:
             if cross and rng.random() < 0.5:
                 i, j = cross[rng.integers(len(cross))]      # ARF of i with RMF of j
-                rmf, area = comps[j][0], comps[i][1]
-                tag = f"{pairs[i].key}|arf+{pairs[j].key}|rmf"
-                grp = f"{pairs[i].group}+{pairs[j].group}"
+                rmf, area = base.rmf[j], base.area[i]
+                tag = f"{base.keys[i]}|arf+{base.keys[j]}|rmf"
+                grp = f"{base.groups[i]}+{base.groups[j]}"
             else:
                 i = members[rng.integers(len(members))]
-                rmf, area = comps[i]
-                tag = pairs[i].key
-                grp = pairs[i].group
-            mats.append(_augment(rmf, area, rng, grid))
+                rmf, area = base.rmf[i], base.area[i]
+                tag = base.keys[i]
+                grp = base.groups[i]
+            mats.append(_augment(rmf.astype(float), area, rng, grid))
             names.append(f"{tag}#aug{len(mats)}")
             grps.append(grp)
         sets[name] = ResponseSet(np.asarray(mats, dtype=np.float32), names, grps, name, grid)

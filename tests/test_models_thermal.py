@@ -74,9 +74,9 @@ def test_vcie_equals_cie_with_same_abundances(clean_session):
 def _simulate(ui, kT, ab, z, seed, norm=5e-3, expo=None):
     ui.clean()
     ui.load_pha(1, _pha())
-    ui.set_source(1, ui.mmabs.gal * ui.cie.src)
-    gal = ui.get_model_component("gal")
-    src = ui.get_model_component("src")
+    gal = ui.create_model_component("mmabs", "gal")
+    src = ui.create_model_component("cie", "src")
+    ui.set_source(1, gal * src)
     gal.nH = 0.05
     gal.nH.freeze()
     src.kT, src.Abundanc, src.redshift, src.norm = kT, ab, z, norm

@@ -145,8 +145,8 @@ def test_load_response_from_session_matches_get_response(clean_session):
     ui = clean_session
     pha = _sherpa_set()
     ui.load_pha(1, str(pha))
-    ui.set_source(1, ui.powlaw1d.p1)
-    p1 = ui.get_model_component("p1")
+    p1 = ui.create_model_component("powlaw1d", "p1")
+    ui.set_source(1, p1)
     p1.gamma = 2.0
     p1.ampl = 1e-4
     rsp = load_response(id=1)
@@ -173,7 +173,7 @@ def test_areascal_is_applied(clean_session, tmp_path):
     flux = np.full(full.n_energy, 1e-5)
     np.testing.assert_allclose(half.fold(flux), 0.5 * full.fold(flux))
     ui.load_pha(1, str(dst))
-    ui.set_source(1, ui.const1d.c1)
+    ui.set_source(1, ui.create_model_component("const1d", "c1"))
     ui.get_model_component("c1").c0 = 1e-5
     ref = ui.get_response(1)(ui.get_model_component("c1"))(np.arange(1, 1025))
     ours = half.fold(ui.get_model_component("c1")(half.energy_lo, half.energy_hi))

@@ -46,6 +46,7 @@ E_MIN, E_MAX = 0.05, 15.0            # keV, band for lines and continuum
 N_CONT = 3000                        # log-spaced continuum grid points
 IONEQ_MIN = 1e-5                     # skip ions never more abundant than this
 LINE_MIN = 1e-24                     # keep lines with max_T eps * Ab_sun(AG89) above this
+FF_4PI = 4 * np.pi                   # see compute_ion: fiasco 0.6.2 free-free is per steradian
 PSEUDO_FRACTION = 1e-3               # weakest lines carrying this photon fraction -> pseudo-continuum
 
 
@@ -197,6 +198,37 @@ def ion_list(h5):
     return out
 
 
+def patch_free_free(args):
+    """Ions cached before the 4 pi fix: add (4 pi - 1) x their free-free continuum."""
+    z, stage, h5, work = args
+    import warnings
+
+    import astropy.units as u
+    import fiasco
+
+    path = pathlib.Path(work) / "ions" / f"{ELEMENTS[z]}_{stage}.npz"
+    d = dict(np.load(path))
+    if "ff_4pi" in d or stage == 1:
+        return f"{ELEMENTS[z]}_{stage}", "ok"
+    warnings.simplefilter("ignore")
+    logging.getLogger("fiasco").setLevel(logging.ERROR)
+    temps = 10 ** LOGT * u.K
+    ion = fiasco.Ion((z, stage), temps, hdf5_dbase_root=str(h5))
+    frac = np.asarray(ion.ionization_fraction, dtype=float)
+    egrid = d["egrid"]
+    wave = (KEV_ANGSTROM / egrid) * u.AA
+    q = ion.free_free(wave).to_value("erg cm3 s-1 Angstrom-1")
+    dens = q / (egrid * 1.602176634e-9) * (KEV_ANGSTROM / egrid ** 2) * frac[:, None]
+    cum = np.concatenate([np.zeros((LOGT.size, 1)),
+                          np.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]) * np.diff(egrid), axis=1)], axis=1)
+    d["cont_cum"] = d["cont_cum"] + (FF_4PI - 1.0) * np.nan_to_num(cum)
+    d["ff_4pi"] = np.array(True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **d)
+    os.replace(tmp, path)
+    return f"{ELEMENTS[z]}_{stage}", "patched"
+
+
 def compute_ion(args):
     """Lines, continuum contributions and total radiative losses of one ion."""
     z, stage, h5, work = args
@@ -233,7 +265,9 @@ def compute_ion(args):
     loss_cont = np.zeros(LOGT.size)
     if stage > 1:   # free-free from this ion (charge stage-1)
         try:
-            ff = to_photon_density(ion.free_free(wave)) * frac[:, None]
+            # fiasco 0.6.2's Ion.free_free is per steradian (it integrates to 1/4pi of its own
+            # free_free_radiative_loss); free_bound and two_photon are already 4pi-integrated
+            ff = FF_4PI * to_photon_density(ion.free_free(wave)) * frac[:, None]
             cont += ff
             loss_cont += np.asarray(ion.free_free_radiative_loss().to_value("erg cm3 s-1")) * frac
         except Exception as exc:   # noqa: BLE001 - recorded in provenance
@@ -271,7 +305,28 @@ def compute_ion(args):
                  and ion._has_dataset("scups") and np.nanmax(frac) > IONEQ_MIN)
     if has_lines:
         try:
-            pops = ion.level_populations(n_e)[:, 0, :]          # (T, levels)
+            try:
+                pops = ion.level_populations(n_e)[:, 0, :]      # (T, levels)
+            except ValueError:
+                pops = None
+            if pops is None:
+                # level-resolved ionisation/recombination data stop at log T 8.398 < 8.40:
+                # drop that small correction rather than the ion
+                try:
+                    pops = ion.level_populations(
+                        n_e, include_level_resolved_rate_correction=False)[:, 0, :]
+                    notes.append("without the level-resolved rate correction (data end below log T 8.4)")
+                except ValueError:
+                    pops = None
+            if pops is None:
+                # some rate data stop short of the grid's top (log T 8.2): solve where the
+                # ion exists (ioneq > 1e-6) and set the populations to zero elsewhere
+                sub = np.flatnonzero(frac > 1e-6)
+                ion_sub = fiasco.Ion((z, stage), temps[sub], hdf5_dbase_root=str(h5))
+                p_sub = ion_sub.level_populations(n_e)[:, 0, :]
+                pops = np.zeros((LOGT.size, p_sub.shape[1]))
+                pops[sub] = p_sub
+                notes.append(f"level populations solved for log T {LOGT[sub[0]]:.2f}-{LOGT[sub[-1]]:.2f} only")
             tr = ion.transitions
             bb = tr.is_bound_bound
             wl = np.abs(tr.wavelength[bb].to_value("AA"))
@@ -299,6 +354,7 @@ def compute_ion(args):
     result["line_energy"] = line_e
     result["line_eps"] = line_eps
     result["loss_lines"] = loss_lines
+    result["ff_4pi"] = np.array(True)
     result["notes"] = np.array(json.dumps(notes))
     result["seconds"] = time.time() - t0
     tmp = path.with_suffix(".tmp.npz")
@@ -381,6 +437,8 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
         chianti_sources={f: sha256(chianti_dir / f) for f in
                          ("chianti-9.0.1.tar.gz", "chianti-7.1.4-supplement.tar.gz")},
         ionisation_equilibrium="CHIANTI chianti.ioneq (v9.0.1) through fiasco Ion.ionization_fraction",
+        free_free_note="fiasco 0.6.2 Ion.free_free is per steradian: multiplied by 4 pi (checked "
+                       "against its own free_free_radiative_loss and the 1.43e-27 T^0.5 g law)",
         fiasco_version=fiasco.__version__,
         numpy_version=np.__version__,
         electron_density_cm3=DENSITY,
@@ -446,6 +504,11 @@ def main(argv=None):
         for i, (name, msg) in enumerate(pool.imap_unordered(compute_ion, todo), 1):
             log.info("[%d/%d] %s %s", i, len(todo), name, msg)
     if not args.only:
+        patch = [(z, s_, str(h5), str(work)) for z, s_, _ in ions]
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for name, msg in pool.imap_unordered(patch_free_free, patch):
+                if msg == "patched":
+                    log.info("free-free x 4 pi: %s", name)
         assemble(work, args.out, ions, args.chianti.resolve(), argv)
 
 

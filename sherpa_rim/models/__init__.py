@@ -21,5 +21,5 @@ def register() -> None:
 
 
 def _model_classes():
-    from .thermal import MODEL_CLASSES
-    return list(MODEL_CLASSES)
+    from .thermal import _all
+    return list(_all())

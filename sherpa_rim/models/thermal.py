@@ -175,4 +175,10 @@ class MMAbs(ArithmeticModel):
         return absorption.transmission(p[0], lo, hi)
 
 
+def _all():
+    from .rim import RIMSpec
+    from .spi import SPI
+    return (CIE, VCIE, MMAbs, RIMSpec, SPI)
+
+
 MODEL_CLASSES = (CIE, VCIE, MMAbs)

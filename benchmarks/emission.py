@@ -1,0 +1,68 @@
+"""Time the CIE emission model against a Sherpa built-in model, in one run.
+
+    ./dev.sh bench emission
+
+Prints: one ``cie`` evaluation on a 1,000-bin grid (the pure function and the
+Sherpa model), a batch of 10,000 spectra (``spectrum_batch``), and Sherpa's own
+``powlaw1d`` and ``gauss1d`` on the same grid, with ratios.
+"""
+import logging
+import time
+
+import numpy as np
+
+logging.getLogger("sherpa").setLevel(logging.ERROR)
+
+from sherpa.models.basic import Gauss1D, PowLaw1D  # noqa: E402
+
+import sherpa_rim  # noqa: E402,F401
+from sherpa_rim.emission import spectrum, spectrum_batch  # noqa: E402
+from sherpa_rim.models.thermal import CIE  # noqa: E402
+
+
+def best(fn, n=20):
+    fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts), float(np.median(ts))
+
+
+def main():
+    e = np.geomspace(0.3, 10.0, 1001)
+    lo, hi = e[:-1], e[1:]
+    pl = PowLaw1D()
+    ga = Gauss1D()
+    m = CIE()
+    m.kT = 1.3
+    m.Abundanc = 0.4
+    m.redshift = 0.0123
+    m.norm = 2e-3
+    m._use_caching = False
+    rng = np.random.default_rng(0)
+    kT = np.exp(rng.uniform(np.log(0.5), np.log(8.0), 10_000))
+    ab = rng.uniform(0.2, 1.2, 10_000)
+    z = rng.uniform(0, 0.25, 10_000)
+    rows = [
+        ("sherpa powlaw1d (1000 bins)", best(lambda: pl(lo, hi))),
+        ("sherpa gauss1d (1000 bins)", best(lambda: ga(lo, hi))),
+        ("cie spectrum() (1000 bins)", best(lambda: spectrum(1.3, 0.4, 0.0123, 2e-3, lo, hi))),
+        ("cie Sherpa model, no cache", best(lambda: m(lo, hi))),
+        ("cie spectrum() + broadening", best(lambda: spectrum(1.3, 0.4, 0.0123, 2e-3, lo, hi, broaden=True), 5)),
+    ]
+    tb = best(lambda: spectrum_batch(kT, ab, z, 1.0, lo, hi), 2)
+    ref = rows[0][1][0]
+    print("one evaluation on a 1,000-bin grid (best of 20, this machine)")
+    print(f"{'model':32s} {'best [ms]':>10s} {'median [ms]':>12s} {'x powlaw1d':>11s}")
+    for name, (b, med) in rows:
+        print(f"{name:32s} {1e3 * b:10.3f} {1e3 * med:12.3f} {b / ref:11.1f}")
+    print()
+    print(f"batch of 10,000 cie spectra (spectrum_batch): {tb[0]:.2f} s = {1e6 * tb[0] / 1e4:.0f} us "
+          f"per spectrum = {tb[0] / 1e4 / rows[2][1][0]:.3f} x one spectrum() call, "
+          f"{tb[0] / 1e4 / ref:.1f} x one powlaw1d evaluation")
+
+
+if __name__ == "__main__":
+    main()

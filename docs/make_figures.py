@@ -1,0 +1,87 @@
+"""Make the figures of the how-to guides (docs/img/*.png).
+
+    .venv/bin/python docs/make_figures.py [emission] [demo] [spi] [amortised]
+"""
+import logging
+import pathlib
+import shutil
+import sys
+
+import numpy as np
+
+logging.getLogger("sherpa").setLevel(logging.ERROR)
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+IMG = pathlib.Path(__file__).parent / "img"
+IMG.mkdir(exist_ok=True)
+
+LINES = [("O VII", 0.574), ("O VIII Lya", 0.654), ("Fe XVII", 0.826), ("Ne X", 1.022),
+         ("Fe L", 1.15), ("Mg XI", 1.352), ("Mg XII", 1.473), ("Si XIII", 1.865), ("Si XIV", 2.006),
+         ("S XV", 2.461), ("S XVI", 2.623), ("Ar XVII", 3.14), ("Ca XIX", 3.90), ("Fe XXV", 6.700),
+         ("Fe XXVI", 6.973)]
+
+
+def emission():
+    from sherpa_rim.emission import spectrum
+    e = np.geomspace(0.3, 9.0, 3000)
+    lo, hi = e[:-1], e[1:]
+    mid = np.sqrt(lo * hi)
+    fig, axs = plt.subplots(5, 1, figsize=(9, 13), sharex=True)
+    for ax, kT in zip(axs, (0.5, 1.0, 2.0, 4.0, 8.0)):
+        s = spectrum(kT, 1.0, 0.0, 1e-2, lo, hi) / (hi - lo)
+        ax.loglog(mid, s, lw=0.7, color="k")
+        ax.set_ylabel("ph cm$^{-2}$ s$^{-1}$ keV$^{-1}$", fontsize=8)
+        ax.text(0.98, 0.85, f"kT = {kT:g} keV, Z = 1 (AG89), norm = 0.01", transform=ax.transAxes,
+                ha="right", fontsize=9)
+        top = s.max()
+        ax.set_ylim(top * 1e-5, top * 5)
+        for name, el in LINES:
+            j = np.searchsorted(mid, el)
+            if 0 < j < s.size - 1:
+                win = s[max(0, j - 4):j + 5].max()
+                cont = np.median(s[max(0, j - 60):j + 60])
+                if win > 1.6 * cont:
+                    ax.annotate(name, (el, win), xytext=(0, 8), textcoords="offset points",
+                                rotation=90, fontsize=7, ha="center", va="bottom", color="C3")
+    axs[-1].set_xlabel("Energy (keV)")
+    fig.suptitle("sherpa_rim cie (CHIANTI 9.0.1 via fiasco 0.6.2): main lines labelled", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(IMG / "cie_spectra.png", dpi=100)
+    plt.close(fig)
+    print("written", IMG / "cie_spectra.png")
+
+
+def demo():
+    from sherpa_rim.demo import run
+    out = pathlib.Path("/tmp/sherpa_rim_demo_docs")
+    res = run(out=out, force=True)
+    for f in ("demo_fit.png", "demo_intrinsic.png", "demo_rim.png"):
+        if (out / f).exists():
+            shutil.copy(out / f, IMG / f)
+            print("written", IMG / f)
+    (IMG / "demo_summary.txt").write_text(res["text"] + "\n")
+
+
+def spi():
+    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.response import load_response
+    from sherpa_rim.spi.spatial import run_spatial_spi, simulate_double_cluster, write_maps
+    rsp = load_response(pha=sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
+    ev, truth = simulate_double_cluster(rsp, n_photons=60_000, seed=0)
+    res = run_spatial_spi(ev, rsp, n_particles=150, n_sweeps=300, redshift=0.2, nH=0.04, max_counts=60)
+    maps = res.maps(((-90, 90), (-90, 90)), npix=60)
+    files = write_maps(maps, "/tmp/spi_maps_docs", overwrite=True)
+    for f in files:
+        if f.suffix == ".png":
+            shutil.copy(f, IMG / "spi_maps.png")
+            print("written", IMG / "spi_maps.png")
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["emission", "demo", "spi"]
+    for w in which:
+        globals()[w]()

@@ -1,0 +1,221 @@
+"""Amortised networks at run time (ONNX Runtime): thermal parameters with
+calibrated uncertainties, and a denoising autoencoder that fills missing bands.
+
+    est = estimate(id=1)                 # dict: kT, abundance, redshift, norm -> median, lo68...
+    guess(id=1)                          # sets the cie component's start values and soft limits
+    filled = fill_missing(id=1)          # counts in the ignored channels, flagged
+
+The networks work on the same canonical grid as the RIM (see
+:func:`sherpa_rim.deconvolve.prepare_observation`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+from .deconvolve import Observation, observation_from_session, prepare_observation
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ParameterEstimator", "estimate", "estimate_observation", "guess", "GapFiller",
+           "fill_missing", "param_features_np"]
+
+Z68, Z90 = 1.0, 1.6448536269514722
+PARAMS = ("log_kT", "abundance", "redshift", "log_flux")
+
+
+def param_features_np(S, R, sigma):
+    """The inputs of the parameter network (mirrors training.amortised.param_features)."""
+    eff = R.sum(1)
+    tot = np.clip(S, 0, None).sum(1, keepdims=True)
+    scale = np.maximum(tot / eff.sum(1, keepdims=True), 1e-30)
+    return scale
+
+
+class ParameterEstimator:
+    def __init__(self, name="param_default", providers=None, folder=None):
+        from .response import CanonicalGrid
+        from .runtime import open_model
+
+        self.session = open_model(name, folder=folder, providers=providers)
+        self.entry = self.session.entry
+        self.grid = CanonicalGrid.from_dict(self.entry["grid"])
+        self.calibration = np.asarray(self.entry["calibration"], float)
+        self.name = name
+
+    def raw(self, obs_list):
+        S = np.stack([o.S for o in obs_list]).astype(np.float32)
+        R = np.stack([o.R for o in obs_list]).astype(np.float32)
+        sig = np.stack([o.sigma for o in obs_list]).astype(np.float32)
+        out = self.session.run({"S": S, "R": R, "sigma": sig})
+        mean = out["param_mean"].astype(float)
+        sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]
+        return mean, sd, param_features_np(S.astype(float), R.astype(float), sig.astype(float))
+
+    def estimate(self, obs: Observation) -> Dict[str, Dict[str, float]]:
+        return self.estimate_many([obs])[0]
+
+    def estimate_many(self, obs_list):
+        from .emission import spectrum
+
+        mean, sd, scale = self.raw(obs_list)
+        results = []
+        for k, obs in enumerate(obs_list):
+            m, s = mean[k], sd[k]
+            out = {}
+
+            def interval(mu, sig, fn=lambda x: x):
+                return {"median": float(fn(mu)), "lo68": float(fn(mu - Z68 * sig)),
+                        "hi68": float(fn(mu + Z68 * sig)), "lo90": float(fn(mu - Z90 * sig)),
+                        "hi90": float(fn(mu + Z90 * sig))}
+            out["kT"] = interval(m[0], s[0], np.exp)
+            out["abundance"] = interval(m[1], s[1])
+            out["redshift"] = interval(m[2], s[2])
+            # total photon flux (photons/cm^2/s in the grid's band) -> APEC norm at the median
+            # kT, abundance, redshift: norm = flux / sum(cie spectrum with norm = 1)
+            flux = lambda x: np.exp(x) * scale[k, 0]          # noqa: E731
+            kT = float(np.clip(np.exp(m[0]), 0.07, 21.0))
+            ab = float(np.clip(m[1], 0.0, 5.0))
+            z = float(np.clip(m[2], 0.0, 2.0))
+            unit = spectrum(kT, ab, z, 1.0, self.grid.energy_lo, self.grid.energy_hi).sum()
+            out["norm"] = interval(m[3], s[3], lambda x: flux(x) / unit)
+            results.append(out)
+        return results
+
+
+_EST = {}
+
+
+def _estimator(name="param_default"):
+    if name not in _EST:
+        _EST[name] = ParameterEstimator(name)
+    return _EST[name]
+
+
+def estimate_observation(obs: Observation, model="param_default"):
+    return _estimator(model).estimate(obs)
+
+
+def estimate(id=1, model: str = "param_default"):
+    """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals)."""
+    est = _estimator(model)
+    obs = observation_from_session(id, est.grid)
+    return est.estimate(obs)
+
+
+def estimate_files(pha, arf=None, rmf=None, model: str = "param_default"):
+    from .response import _read, load_response
+
+    est = _estimator(model)
+    rsp = load_response(pha=pha, arf=arf, rmf=rmf)
+    counts = np.asarray(_read("PHA", pha).counts, float)
+    return est.estimate(prepare_observation(rsp, counts, est.grid, name=str(pha)))
+
+
+def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,
+          freeze_redshift: bool = False):
+    """Set a ``cie``/``vcie``/``xsapec`` component's starting values from the network.
+
+    The component is the data set's source component of that type (or the one
+    named). With ``soft_limits`` its kT, abundance and redshift soft limits are
+    set to the 90 % interval widened by 2x (hard limits are never changed).
+    Returns the estimate.
+    """
+    from sherpa.astro import ui
+
+    est = estimate(id, model)
+    comp = component if component is not None else _find_thermal(ui.get_source(id))
+    if comp is None:
+        raise ValueError(f"data set {id!r} has no cie/vcie/xsapec component in its source; "
+                         "set_source(id, xsphabs.gal * cie.src) first or pass component=")
+
+    def setp(par, key, lo_clip=None):
+        e = est[key]
+        v = float(np.clip(e["median"], par.hard_min, par.hard_max))
+        if soft_limits:
+            half = max(e["hi90"] - e["median"], e["median"] - e["lo90"]) * 2
+            lo = max(par.hard_min, v - half if lo_clip is None else max(lo_clip, v - half))
+            hi = min(par.hard_max, v + half)
+            if hi > lo:
+                par.set(val=v, min=lo, max=hi)
+                return
+        par.val = v
+
+    setp(comp.kT, "kT", lo_clip=0.0)
+    ab = getattr(comp, "Abundanc", None) or getattr(comp, "abundanc", None)
+    if ab is not None:
+        setp(ab, "abundance", lo_clip=0.0)
+    setp(comp.redshift, "redshift", lo_clip=0.0)
+    if freeze_redshift:
+        comp.redshift.freeze()
+    comp.norm.val = float(np.clip(est["norm"]["median"], comp.norm.hard_min, comp.norm.hard_max))
+    log.info("guess for %s: kT=%.3g Z=%.3g z=%.4g norm=%.3g", comp.name, comp.kT.val,
+             ab.val if ab is not None else np.nan, comp.redshift.val, comp.norm.val)
+    return est
+
+
+def _find_thermal(expr):
+    stack = [expr]
+    while stack:
+        m = stack.pop()
+        tname = type(m).__name__.lower()
+        if tname in ("cie", "vcie", "xsapec", "xsvapec") or hasattr(m, "kT") and hasattr(m, "redshift"):
+            if hasattr(m, "kT") and hasattr(m, "norm"):
+                return m
+        stack.extend(getattr(m, "parts", ()))
+        if hasattr(m, "model"):
+            stack.append(m.model)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Missing-band reconstruction
+# ---------------------------------------------------------------------------
+@dataclass
+class FilledSpectrum:
+    channel_lo: np.ndarray
+    channel_hi: np.ndarray
+    counts: np.ndarray            # observed counts where noticed, reconstruction elsewhere
+    expected: np.ndarray          # the DAE's noise-free expected counts everywhere
+    reconstructed: np.ndarray     # bool: True where the value is a reconstruction (always flagged)
+
+
+class GapFiller:
+    def __init__(self, name="dae_default", providers=None, folder=None):
+        from .response import CanonicalGrid
+        from .runtime import open_model
+
+        self.session = open_model(name, folder=folder, providers=providers)
+        self.grid = CanonicalGrid.from_dict(self.session.entry["grid"])
+
+    def fill(self, counts, mask, passes: int = 2) -> np.ndarray:
+        """Expected counts everywhere from ``counts`` known where ``mask`` (the seed's
+        two-phase refinement: reconstruct, re-insert the known channels, reconstruct again)."""
+        counts = np.atleast_2d(np.asarray(counts, float))
+        mask = np.atleast_2d(np.asarray(mask, float))
+        if counts.shape[1] != self.grid.n_channels:
+            raise DataError(f"{counts.shape[1]} channels; the DAE works on "
+                            f"{self.grid.n_channels} canonical channels (prepare_observation)")
+        s = np.maximum(np.where(mask > 0, np.clip(counts, 0, None), 0).sum(1, keepdims=True)
+                       / np.maximum(mask.sum(1, keepdims=True), 1), 1e-3)
+        y = np.log1p(np.clip(counts, 0, None) / s) * mask
+        out = self.session.run({"y_obs": y.astype(np.float32), "obs_mask": mask.astype(np.float32)})["y_full"]
+        for _ in range(passes - 1):
+            y2 = np.where(mask > 0, y, out)
+            out = self.session.run({"y_obs": y2.astype(np.float32),
+                                    "obs_mask": np.ones_like(mask, np.float32)})["y_full"]
+        return np.expm1(np.clip(out.astype(float), 0, 50)) * s
+
+
+def fill_missing(id=1, model: str = "dae_default") -> FilledSpectrum:
+    """Reconstruct the counts in a data set's ignored channels (always flagged)."""
+    gf = GapFiller(model)
+    obs = observation_from_session(id, gf.grid)
+    mask = obs.noticed.astype(float)
+    exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask)[0]
+    counts = np.where(obs.noticed, obs.S, exp)
+    return FilledSpectrum(gf.grid.channel_lo, gf.grid.channel_hi, counts, exp, ~obs.noticed)

@@ -1,0 +1,196 @@
+"""ONNX models at run time: manifest and checksum checks, parity with torch, the RIM on
+held-out responses, honest failure outside the training prior, and the training loop."""
+import json
+import logging
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from sherpa_rim import runtime
+from sherpa_rim.errors import GridError, ModelFileError
+
+MODELS = runtime.models_dir()
+MANIFEST = runtime.read_manifest()
+
+
+def test_shipped_models_verify_and_open(caplog):
+    assert {"rim_default", "param_default", "dae_default"} <= set(MANIFEST["models"])
+    with caplog.at_level(logging.INFO, logger="sherpa_rim.runtime"):
+        s = runtime.open_model("rim_default")
+    assert s.provider in runtime.available_providers()
+    assert any("CPUExecutionProvider" in r.message or "CUDAExecutionProvider" in r.message
+               for r in caplog.records)
+    assert s.input_names == ["S", "R", "sigma"]
+
+
+def _copy_models(tmp_path):
+    dst = tmp_path / "models"
+    shutil.copytree(MODELS, dst, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    return dst
+
+
+def test_corrupted_model_is_refused(tmp_path):
+    d = _copy_models(tmp_path)
+    f = d / MANIFEST["models"]["rim_default"]["file"]
+    raw = bytearray(f.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="corrupted or was replaced"):
+        runtime.open_model("rim_default", folder=d)
+
+
+def test_mismatched_manifest_is_refused(tmp_path):
+    d = _copy_models(tmp_path)
+    man = json.loads((d / "manifest.json").read_text())
+    man["models"]["rim_default"]["inputs"] = ["S", "R"]
+    (d / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ModelFileError, match="mismatched"):
+        runtime.open_model("rim_default", folder=d)
+
+
+def test_truncated_model_file_is_refused(tmp_path):
+    d = _copy_models(tmp_path)
+    f = d / MANIFEST["models"]["rim_default"]["file"]
+    f.write_bytes(f.read_bytes()[:1000])
+    man = json.loads((d / "manifest.json").read_text())
+    man["models"]["rim_default"]["sha256"] = runtime.sha256_file(f)   # checksum "fixed" by hand
+    (d / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ModelFileError, match="cannot load"):
+        runtime.open_model("rim_default", folder=d)
+
+
+def test_unknown_model_lists_shipped():
+    with pytest.raises(ModelFileError, match="rim_default"):
+        runtime.open_model("nope")
+
+
+def test_missing_onnxruntime_names_the_fix(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "onnxruntime":
+            raise ImportError("no")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    from sherpa_rim.errors import MissingDependencyError
+    with pytest.raises(MissingDependencyError, match=r"sherpa_rim\[cpu\]"):
+        runtime.available_providers()
+
+
+def test_wrong_grid_is_refused():
+    from sherpa_rim.deconvolve import RIMDeconvolver
+    dec = RIMDeconvolver()
+    with pytest.raises(GridError, match="expects"):
+        dec.run(np.ones((1, 100)), np.ones((100, 50)), np.ones((1, 100)))
+
+
+@pytest.mark.parametrize("name", ["rim_default", "param_default", "dae_default"])
+def test_torch_and_onnxruntime_agree(name):
+    """The shipped weights in torch and the shipped ONNX graph agree to 1e-4 relative."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    entry = MANIFEST["models"][name]
+    ck = torch.load(MODELS / entry["file"].replace(".onnx", ".pt"), map_location="cpu",
+                    weights_only=False)
+    if entry["kind"] == "rim":
+        from training.export import example_inputs_rim
+        from training.rim import RIM, RIMConfig, RIMExport
+        cfg = RIMConfig(**ck["model_config"])
+        net = RIM(cfg)
+        net.load_state_dict(ck["model"])
+        mod = RIMExport(net).eval()
+        ex = example_inputs_rim(cfg, batch=4, seed=123)
+    elif entry["kind"] == "param":
+        from training.amortised import ParamNet
+        from training.export import example_inputs_rim
+        from training.rim import RIMConfig
+        mod = ParamNet(**ck["model_config"])
+        mod.load_state_dict(ck["model"])
+        ex = example_inputs_rim(RIMConfig(), batch=4, seed=123)
+    else:
+        from training.amortised import DAE
+        mod = DAE(**ck["model_config"])
+        mod.load_state_dict(ck["model"])
+        g = torch.Generator().manual_seed(123)
+        n = ck["model_config"]["n_channels"]
+        ex = (torch.rand(4, n, generator=g) * 3, (torch.rand(4, n, generator=g) > 0.2).float())
+    mod.eval()
+    with torch.no_grad():
+        ref = mod(*ex)
+    ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+    sess = ort.InferenceSession(str(MODELS / entry["file"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, dict(zip(entry["inputs"], (e.numpy() for e in ex))))
+    for r, g2 in zip(ref, got):
+        r = r.numpy()
+        assert np.max(np.abs(g2 - r)) / np.max(np.abs(r)) < 1e-4
+
+
+# --------------------------------------------------------------------------
+# The RIM on held-out data
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def heldout():
+    from sherpa_rim.simulate import SimConfig, build_response_sets, simulate
+    sets = build_response_sets(n_total=1000, seed=0)
+    test = sets["test"]
+    data = simulate(SimConfig(n=48, split="test", seed=3, snr_range=(50, 50)), test)
+    return test, data
+
+
+def test_rim_beats_tikhonov_on_heldout_responses(heldout):
+    from sherpa_rim import baselines, metrics
+    from sherpa_rim.deconvolve import RIMDeconvolver
+    test, d = heldout
+    R = test.matrices[d["response_index"]]
+    dec = RIMDeconvolver()
+    F = dec.run(d["S"], R, d["sigma"])
+    g = test.grid
+    rim_err = metrics.relative_l2(d["F"], F, g.energy_lo, g.energy_hi)
+    tk = np.array([baselines.tikhonov(d["S"][i].astype(float), R[i].astype(float),
+                                      d["sigma"][i].astype(float)) for i in range(len(F))])
+    tk_err = metrics.relative_l2(d["F"], tk, g.energy_lo, g.energy_hi)
+    assert np.median(rim_err) < 0.5 * np.median(tk_err)
+    chi2 = metrics.refolded_chi2(d["S"], R.astype(float), F, d["sigma"])
+    assert 0.5 < np.median(chi2) < 2.0
+
+
+def test_deconvolve_powerlaw_is_flagged_outside_prior():
+    """A non-thermal (power-law, Gamma = 1.7) spectrum with many counts: the RIM cannot
+    refold it and says so."""
+    from sherpa_rim.deconvolve import RIMDeconvolver, prepare_observation
+    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.response import load_response
+    rsp = load_response(pha=sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
+    e = rsp.energy_mid()
+    flux = 5e-3 * e ** -1.7 * (rsp.energy_hi - rsp.energy_lo)
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(rsp.fold(flux)).astype(float)
+    dec = RIMDeconvolver()
+    obs = prepare_observation(rsp, counts, dec.grid)
+    res = dec.deconvolve(obs, n_samples=8)
+    assert counts.sum() > 2e4
+    assert not res.in_prior
+    assert "outside the training prior" in res.summary()
+
+
+def test_training_loop_checkpoints_and_resumes(tmp_path):
+    pytest.importorskip("torch")
+    from training.train_rim import load_config, train
+    cfg = load_config("training/configs/rim_cpu.json", {
+        "data.n_train": 200, "data.n_val": 40, "optim.max_steps": 6, "optim.val_every": 3,
+        "optim.checkpoint_every": 3, "optim.batch": 8, "model.c1": 8, "model.c2": 8,
+        "model.steps": 2, "out": str(tmp_path / "run")})
+    _, best = train(cfg)
+    import torch
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["step"] == 6 and np.isfinite(best[0])
+    cfg["optim"]["max_steps"] = 9
+    train(cfg)
+    ck2 = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck2["step"] == 9
+    assert len(ck2["history"]) > len(ck["history"])

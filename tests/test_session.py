@@ -1,0 +1,210 @@
+"""The RIM inside a Sherpa session: rimspec, deconvolve(), the prior, save_all/restore,
+real Chandra spectra, the CLI and the demo."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sherpa_rim
+from sherpa_rim.library import sherpa_data_dir
+
+SHERPA_PHA = str(sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
+
+
+def _fake_group(ui, id=1, kT=1.3, ab=0.4, z=0.0123, norm=2e-3, expo=40e3, seed=0, pha=SHERPA_PHA):
+    ui.load_pha(id, pha)
+    src = ui.create_model_component("cie", f"truth{id}")
+    src.kT, src.Abundanc, src.redshift, src.norm = kT, ab, z, norm
+    ui.set_source(id, src)
+    np.random.seed(seed)
+    ui.fake_pha(id, arf=ui.get_arf(id), rmf=ui.get_rmf(id), exposure=expo, grouped=False, bkg=None)
+    return src
+
+
+@pytest.mark.requires_data
+def test_session_script_rimspec_fit_plot_save_replay(clean_session, shared_dir, tmp_path):
+    """Load a real PHA from ../shared/data/chandra, set_source the RIM model, fit(), plot_fit(),
+    save_all() and replay the script in a fresh process to the same statistic."""
+    import matplotlib
+    matplotlib.use("Agg")
+    ui = clean_session
+    pha = shared_dir / "sherpa__acisf04938_000N002_r0043_pha3.fits"
+    ui.load_pha(1, str(pha))
+    ui.group_counts(1, 20)
+    ui.notice(0.5, 7.0)
+    ui.set_stat("chi2gehrels")
+    r = ui.create_model_component("rimspec", "r1")
+    ui.set_source(1, r)
+    ui.fit(1)
+    stat = ui.calc_stat(1)
+    assert np.isfinite(stat) and r.norm.val > 0
+    ui.plot_fit(1)
+    ui.conf(1)
+    res = ui.get_conf_results()
+    assert res.parmins[0] is not None and res.parmins[0] < 0 < res.parmaxes[0]
+    script = tmp_path / "session.py"
+    ui.save_all(str(script), clobber=True)
+    replay = (f"import sherpa_rim\nfrom sherpa.astro.ui import *\n"
+              f"exec(open({str(script)!r}).read())\nprint('STAT', calc_stat(1))\n")
+    out = subprocess.run([sys.executable, "-c", replay], capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = float([ln for ln in out.stdout.splitlines() if ln.startswith("STAT")][0].split()[1])
+    assert got == pytest.approx(stat, rel=1e-6)
+
+
+def test_deconvolve_result_interface_and_write(clean_session, tmp_path):
+    ui = clean_session
+    _fake_group(ui)
+    ui.notice(0.5, 7.0)
+    res = sherpa_rim.deconvolve(id=1)
+    for k in ("energy_lo", "energy_hi", "flux", "flux_lo", "flux_hi"):
+        assert getattr(res, k).shape == res.energy_lo.shape
+    assert np.all(res.flux_lo <= res.flux) and np.all(res.flux <= res.flux_hi)
+    assert 0.5 < res.chi2_dof < 2.0
+    f = res.write(tmp_path / "rim.fits")
+    from astropy.io import fits
+    with fits.open(f) as hl:
+        h = hl[1].header
+        assert h["MODEL"] == "rim_default" and len(h["MODELSHA"]) == 64
+        assert set(hl[1].columns.names) == {"ENERG_LO", "ENERG_HI", "FLUX", "FLUX_LO", "FLUX_HI"}
+    e = res.write(tmp_path / "rim.ecsv")
+    assert "FLUX_HI" in e.read_text()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        res.write(tmp_path / "rim.fits")
+
+
+def test_deconvolved_flux_matches_truth_in_physical_units(clean_session):
+    """The reconstruction is in photons/cm^2/s: its 0.5-7 keV flux matches the input's."""
+    ui = clean_session
+    truth = _fake_group(ui, expo=80e3, seed=2)
+    ui.notice(0.5, 7.0)
+    res = sherpa_rim.deconvolve(id=1)
+    true_f = truth(res.energy_lo, res.energy_hi)
+    band = (res.energy_lo >= 0.5) & (res.energy_hi <= 7.0)
+    assert res.flux[band].sum() == pytest.approx(true_f[band].sum(), rel=0.1)
+
+
+def test_notice_filter_and_background_and_grouping(clean_session):
+    ui = clean_session
+    d = sherpa_data_dir()
+    ui.load_pha(1, str(d / "3c273.pi"))           # grouped, with a background
+    ui.notice(1.0, 6.0)
+    res = sherpa_rim.deconvolve(id=1)
+    c = 0.5 * (res.channel_lo + res.channel_hi)
+    assert not res.noticed[c < 0.9].any() and not res.noticed[c > 6.1].any()
+    assert res.noticed[(c > 1.2) & (c < 5.8)].all()
+
+
+def test_several_datasets_and_wavelength_analysis(clean_session):
+    ui = clean_session
+    _fake_group(ui, id=1, seed=3)
+    _fake_group(ui, id=2, seed=4, pha=str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits"))
+    r1 = ui.create_model_component("rimspec", "ra")
+    r2 = ui.create_model_component("rimspec", "rb")
+    ui.set_source(1, r1)
+    ui.set_source(2, r2)
+    ui.notice(0.5, 7.0)
+    ui.set_stat("cstat")
+    ui.fit()
+    assert r1.norm.val == pytest.approx(1.0, abs=0.1) and r2.norm.val == pytest.approx(1.0, abs=0.1)
+    e_stat = ui.calc_stat()
+    ui.set_analysis("wave")
+    assert ui.calc_stat() == pytest.approx(e_stat, rel=1e-9)
+    ui.set_analysis("energy")
+
+
+def test_rim_prior_with_levmar_neldermead_and_draws(clean_session):
+    from sherpa_rim.prior import RIMPriorChi2, RIMPriorCStat
+    ui = clean_session
+    _fake_group(ui, expo=20e3, seed=5)
+    ui.notice(0.5, 7.0)
+    src = ui.create_model_component("cie", "c1")
+    ui.set_source(1, src)
+    src.kT, src.Abundanc, src.norm = 2.5, 1.0, 1e-3
+    src.Abundanc.thaw()
+    ui.set_stat(RIMPriorChi2(id=1))
+    ui.set_method("levmar")
+    ui.fit()
+    assert abs(src.kT.val - 1.3) < 0.3
+    n_data = ui.get_data(1).get_dep(filter=True).size
+    # the prior is part of the per-bin vector LevMar minimises
+    per_bin = ui.calc_chisqr(1)
+    assert per_bin.size > n_data
+    with_prior = ui.calc_stat()
+    ui.set_stat("chi2datavar")
+    assert with_prior == pytest.approx(ui.calc_stat() + per_bin[n_data:].sum(), rel=1e-9)
+    ui.set_stat(RIMPriorCStat(id=1))
+    ui.set_method("neldermead")
+    ui.fit()
+    ui.covar()
+    stats, accept, params = ui.get_draws(niter=200)
+    assert np.isfinite(stats).all() and params.shape[1] == 201
+    assert n_data > 0
+
+
+def test_prior_pulls_low_count_fits_toward_truth(clean_session):
+    """Low counts (~400): over many seeds the prior moves kT and abundance toward the truth."""
+    from sherpa_rim.prior import RIMPriorChi2
+    ui = clean_session
+    plain, prior = [], []
+    for seed in range(12):
+        ui.clean()
+        _fake_group(ui, expo=4e3, seed=100 + seed)
+        ui.notice(0.5, 7.0)
+        src = ui.create_model_component("cie", "c1")
+        ui.set_source(1, src)
+        for stat, store in ((None, plain), (RIMPriorChi2(id=1), prior)):
+            src.kT, src.Abundanc, src.norm = 3.0, 1.0, 1e-3
+            src.Abundanc.thaw()
+            ui.set_stat("chi2datavar" if stat is None else stat)
+            ui.group_counts(1, 5)
+            ui.notice(0.5, 7.0)
+            try:
+                ui.fit()
+            except Exception:       # noqa: BLE001 - a failed fit counts as far from the truth
+                store.append((3.0, 3.0))
+                continue
+            store.append((abs(np.log(src.kT.val / 1.3)), abs(src.Abundanc.val - 0.4)))
+    plain, prior = np.array(plain), np.array(prior)
+    assert np.median(prior[:, 0]) < np.median(plain[:, 0])
+    assert np.median(prior[:, 1]) <= np.median(plain[:, 1])
+
+
+@pytest.mark.requires_data
+def test_real_chandra_spectra_deconvolve_and_report(clean_session, shared_dir):
+    """Every real spectrum with a response runs; the quasar 3C 273 is flagged as outside the
+    thermal training prior."""
+    from sherpa_rim.deconvolve import deconvolve_files
+    reports = {}
+    for name in ("sherpa__acisf04938_000N002_r0043_pha3.fits", "sherpa-test-data__3c273.pi",
+                 "sherpa__acisf07867_000N001_r0002_pha3.fits"):
+        res = deconvolve_files(shared_dir / name, n_samples=8)
+        assert np.isfinite(res.chi2_dof)
+        reports[name] = res
+    assert not reports["sherpa-test-data__3c273.pi"].in_prior
+
+
+def test_cli_deconvolve_writes_fits(tmp_path):
+    out = tmp_path / "o.fits"
+    r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "deconvolve", SHERPA_PHA, "--out",
+                        str(out), "--samples", "4"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert out.exists() and "chi2/dof" in r.stdout
+    r2 = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "deconvolve", SHERPA_PHA, "--out",
+                         str(out)], capture_output=True, text=True, timeout=300)
+    assert r2.returncode == 2 and "--clobber" in r2.stderr
+
+
+def test_demo_runs_and_refuses_to_overwrite(tmp_path):
+    from sherpa_rim.demo import run
+    res = run(out=tmp_path, seed=1)
+    for f in ("demo_fit.png", "demo_intrinsic.png", "demo_rim.png", "demo_summary.txt"):
+        assert (tmp_path / f).stat().st_size > 100
+    assert res["seconds"] < 60
+    s = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert abs(s["cie_fit"]["kT"] - 1.3) < 0.2
+    with pytest.raises(FileExistsError, match="--force"):
+        run(out=tmp_path)

@@ -1,0 +1,172 @@
+"""Export a trained network to ONNX, check torch/ONNX Runtime parity, update the manifest.
+
+    python -m training.export rim runs/rim_gpu/best.pt --name rim_default
+
+One graph with inputs S (B, C), R (B, C, E), sigma (B, C), the T steps unrolled,
+weights inside the file (``external_data=False``), exported on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import pathlib
+import warnings
+
+import numpy as np
+import torch
+
+MODELS = pathlib.Path(__file__).resolve().parent.parent / "onnx_models"
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    h.update(pathlib.Path(path).read_bytes())
+    return h.hexdigest()
+
+
+def export_module(module, example, path, input_names, output_names, dynamic_batch=True,
+                  opset=17):
+    """torch -> ONNX (dynamo exporter when it works, the TorchScript one otherwise)."""
+    module = module.cpu().eval()
+    example = tuple(e.cpu() for e in example)
+    path = pathlib.Path(path)
+    try:
+        from torch.export import Dim
+        b = Dim("batch", min=1, max=65536)
+        shapes = {n: {0: b} for n in input_names} if dynamic_batch else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prog = torch.onnx.export(module, example, dynamo=True, external_data=False,
+                                     input_names=input_names, output_names=output_names,
+                                     dynamic_shapes=tuple(shapes[n] for n in input_names) if shapes else None,
+                                     opset_version=max(opset, 18))
+        prog.save(str(path), external_data=False)
+        how = "dynamo"
+    except Exception as exc:  # noqa: BLE001 - fall back to the TorchScript exporter
+        warnings.warn(f"dynamo export failed ({exc!r}); using the TorchScript exporter")
+        axes = {n: {0: "batch"} for n in input_names + output_names} if dynamic_batch else None
+        torch.onnx.export(module, example, str(path), input_names=input_names,
+                          output_names=output_names, dynamic_axes=axes, opset_version=opset,
+                          dynamo=False)
+        how = "torchscript"
+    side = list(path.parent.glob(path.name + ".data")) + list(path.parent.glob(path.stem + "*.data"))
+    if side:
+        raise RuntimeError(f"exporter wrote external weights {side}; the model must be one file")
+    return how
+
+
+def parity(module, example, path, input_names, rtol=1e-4):
+    """Max relative difference torch vs ONNX Runtime on seeded inputs (must be < rtol)."""
+    import onnxruntime as ort
+
+    module = module.cpu().eval()
+    with torch.no_grad():
+        ref = module(*example)
+    ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: e.cpu().numpy() for n, e in zip(input_names, example)})
+    worst = 0.0
+    for r, g in zip(ref, got):
+        r = r.numpy()
+        worst = max(worst, float(np.max(np.abs(g - r)) / (np.max(np.abs(r)) + 1e-30)))
+    return worst
+
+
+def update_manifest(name, entry, folder=MODELS):
+    man_path = folder / "manifest.json"
+    man = json.loads(man_path.read_text()) if man_path.exists() else {"format": 1, "models": {}}
+    man.setdefault("models", {})[name] = entry
+    man_path.write_text(json.dumps(man, indent=1, sort_keys=False) + "\n")
+
+
+def example_inputs_rim(cfg, batch=3, seed=0):
+    """Seeded, physically shaped inputs (a blurred response, positive spectra)."""
+    from sherpa_rim.simulate import RIM_GRID
+    g = torch.Generator().manual_seed(seed)
+    C, E = cfg.n_channels, cfg.n_energy
+    c = torch.tensor(0.5 * (RIM_GRID.channel_lo + RIM_GRID.channel_hi), dtype=torch.float32)
+    e = torch.tensor(np.sqrt(RIM_GRID.energy_lo * RIM_GRID.energy_hi), dtype=torch.float32)
+    R = torch.exp(-0.5 * ((c[:, None] - e[None, :]) / (0.05 * e[None, :] ** 0.5)) ** 2)
+    R = R / R.sum(0, keepdim=True) * 300.0
+    R = R.expand(batch, C, E).contiguous() * (1 + 0.1 * torch.rand(batch, 1, E, generator=g))
+    F = torch.exp(-e / 2.0)[None] * (1 + torch.rand(batch, E, generator=g)) * 50
+    lam = torch.einsum("bce,be->bc", R, F)
+    S = torch.poisson(lam, generator=g)
+    sigma = torch.sqrt(S.clamp(min=1.0))
+    return S, R, sigma
+
+
+def export_rim(ckpt, name="rim_default", folder=MODELS, held_out=None, notes=""):
+    from sherpa_rim.simulate import RIM_GRID
+
+    from .rim import RIM, RIMConfig, RIMExport
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    cfg = RIMConfig(**ck["model_config"])
+    rim = RIM(cfg)
+    rim.load_state_dict(ck["model"])
+    mod = RIMExport(rim)
+    ex = example_inputs_rim(cfg)
+    path = pathlib.Path(folder) / f"{name}.onnx"
+    how = export_module(mod, ex, path, ["S", "R", "sigma"], ["F", "x"])
+    worst = parity(mod, example_inputs_rim(cfg, batch=5, seed=1), path, ["S", "R", "sigma"])
+    if worst > 1e-4:
+        raise RuntimeError(f"torch and ONNX Runtime differ by {worst:.2e} (> 1e-4)")
+    hist = ck.get("history", [])
+    entry = {
+        "file": path.name,
+        "sha256": _sha256(path),
+        "kind": "rim",
+        "description": f"Recurrent Inference Machine, {cfg.steps} unrolled steps, "
+                       f"conv-GRU U-net ({cfg.c1}/{cfg.c2} channels)",
+        "inputs": ["S", "R", "sigma"],
+        "outputs": ["F", "x"],
+        "grid": RIM_GRID.to_dict(),
+        "model_config": cfg.to_dict(),
+        "n_parameters": int(sum(p.numel() for p in rim.parameters())),
+        "training": {"config": ck.get("config"), "steps": ck.get("step"),
+                     "best_val": ck.get("best"), "history_tail": hist[-3:]},
+        "held_out_metrics": held_out or {},
+        "exporter": how,
+        "parity_max_rel_diff": worst,
+        "torch_version": torch.__version__,
+        "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "reproduce": "python -m training.data --base runs/base.npz && python -m training.train_rim "
+                     "--config training/configs/<cpu|gpu>.json --set data.base='\"runs/base.npz\"' && "
+                     f"python -m training.export rim <out>/best.pt --name {name}",
+        "smoke_shapes": {"S": [2, cfg.n_channels], "R": [2, cfg.n_channels, cfg.n_energy],
+                         "sigma": [2, cfg.n_channels]},
+        "smoke_out_shapes": {"F": [2, cfg.n_energy]},
+        "notes": notes,
+    }
+    entry["weights"] = save_weights(ck, pathlib.Path(folder) / f"{name}.pt")
+    update_manifest(name, entry, pathlib.Path(folder))
+    return entry
+
+
+def save_weights(ck, path):
+    """The weights (no optimiser state) beside the ONNX file, for the torch parity test."""
+    keep = {k: ck[k] for k in ("model", "model_config", "calibration", "step") if k in ck}
+    torch.save(keep, path)
+    return {"file": pathlib.Path(path).name, "sha256": _sha256(path)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kind", choices=["rim", "param", "dae"])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--folder", default=str(MODELS))
+    args = ap.parse_args(argv)
+    if args.kind == "rim":
+        e = export_rim(args.checkpoint, args.name or "rim_default", pathlib.Path(args.folder))
+    else:
+        from . import amortised
+        e = amortised.export(args.kind, args.checkpoint, args.name, pathlib.Path(args.folder))
+    print(json.dumps({k: e[k] for k in ("file", "sha256", "exporter", "parity_max_rel_diff")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
