@@ -169,11 +169,10 @@ def test_batch_matches_single_spectra():
     for i in range(kT.size):
         one = spectrum(kT[i], ab[i], z[i], nm[i], e[:-1], e[1:])
         assert batch[i].sum() == pytest.approx(one.sum(), rel=1e-2)
-        # lines are placed within their 0.05 % cell: compare over 3 adjacent 0.5 % bins
-        k = np.ones(3)
-        a, b = np.convolve(batch[i], k, "valid"), np.convolve(one, k, "valid")
-        big = b > 0.01 * b.max()
-        np.testing.assert_allclose(a[big], b[big], rtol=0.05)
+        # lines are placed within their 0.05 % cell (a line that close to a bin edge may land
+        # in the neighbouring bin): compare the cumulative spectra
+        ca, cb = np.cumsum(batch[i]), np.cumsum(one)
+        assert np.max(np.abs(ca - cb)) < 5e-3 * cb[-1]
 
 
 def test_mm83_cross_sections():

@@ -268,11 +268,11 @@ def spectrum_batch(kT, abundance, redshift, norm, e_lo, e_hi, *, abund_table: st
                    chunk: int = 4096) -> np.ndarray:
     """Many CIE spectra on one grid: arrays of length N -> (N, n_bins).
 
-    Uses per-temperature templates (continuum + lines, H/He and metals apart)
-    as cumulative sums on a fine energy grid (0.05 % spacing), so each
-    spectrum costs a handful of interpolations. Lines are placed within their
-    fine-grid cell (< 0.05 % of E), not exactly on a bin edge as :func:`spectrum`
-    does; use :func:`spectrum` for fitting.
+    Uses templates (continuum + lines, H/He and metals apart) at temperatures
+    0.01 dex apart, as cumulative sums on a fine energy grid (0.05 % spacing),
+    so each spectrum costs a handful of interpolations. Lines are placed within
+    their fine-grid cell (< 0.05 % of E), not exactly on a bin edge as
+    :func:`spectrum` does; use :func:`spectrum` for fitting.
     """
     kT, abundance, redshift, norm = (np.atleast_1d(np.asarray(a, float))
                                      for a in (kT, abundance, redshift, norm))
@@ -285,10 +285,10 @@ def spectrum_batch(kT, abundance, redshift, norm, e_lo, e_hi, *, abund_table: st
     e_lo = np.asarray(e_lo, float)
     e_hi = np.asarray(e_hi, float)
     out = np.empty((n, e_lo.size))
+    grid, cum_light, cum_metal, tlog = tpl
     lt = np.log10(kT * K_PER_KEV)
-    idx = np.clip(np.searchsorted(t.logT, lt) - 1, 0, t.logT.size - 2)
-    wt = np.clip((lt - t.logT[idx]) / np.diff(t.logT)[idx], 0, 1)
-    grid, cum_light, cum_metal = tpl
+    idx = np.clip(np.searchsorted(tlog, lt) - 1, 0, tlog.size - 2)
+    wt = np.clip((lt - tlog[idx]) / np.diff(tlog)[idx], 0, 1)
     for s in range(0, n, chunk):
         sl = slice(s, min(n, s + chunk))
         zf = 1.0 + redshift[sl]
@@ -302,10 +302,7 @@ def spectrum_batch(kT, abundance, redshift, norm, e_lo, e_hi, *, abund_table: st
             b = _interp_rows(grid, cum_metal, ti, lo, hi)
             res.append(a + abundance[sl, None] * b)
         w = wt[sl, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            geo = np.exp((1 - w) * np.log(np.maximum(res[0], _TINY)) + w * np.log(np.maximum(res[1], _TINY)))
-        geo[(res[0] <= 0) & (res[1] <= 0)] = 0.0
-        out[sl] = geo * (norm[sl] * 1e14 / zf)[:, None]
+        out[sl] = ((1 - w) * res[0] + w * res[1]) * (norm[sl] * 1e14 / zf)[:, None]
     return out
 
 
@@ -321,25 +318,27 @@ def _interp_rows(grid, cum, ti, lo, hi):
 
 @functools.lru_cache(maxsize=4)
 def _templates(abund_table: str):
-    """Cumulative photon emissivity per table temperature on a fine grid:
-    H+He at solar, and all metals at solar (abundance 1)."""
+    """Cumulative photon emissivity on a fine energy grid (0.05 % steps) at temperatures
+    0.01 dex apart (the table's geometric interpolation evaluated in between): H+He at
+    solar, and all metals at solar (abundance 1)."""
     t = load_table()
     sol = solar(abund_table)
     light = np.where(t.elements <= 2, sol, 0.0)
     metal = np.where(t.elements > 2, sol, 0.0)
     grid = np.geomspace(t.cont_energy[0], t.cont_energy[-1],
                         int(np.log(t.cont_energy[-1] / t.cont_energy[0]) / 5e-4) + 1)
-    nT = t.logT.size
-    cum_l = np.empty((nT, grid.size))
-    cum_m = np.empty((nT, grid.size))
-    for i in range(nT):
+    logT = np.linspace(t.logT[0], t.logT[-1], int(round((t.logT[-1] - t.logT[0]) / 0.01)) + 1)
+    k = np.searchsorted(grid, t.line_energy, side="right")
+    cum_l = np.empty((logT.size, grid.size))
+    cum_m = np.empty((logT.size, grid.size))
+    for i, lt in enumerate(logT):
+        kT = float(np.clip(10 ** lt * KEV_PER_K, t.kT_min, t.kT_max))
+        eps_all = t.line_emissivity(kT)
         for wts, dest in ((light, cum_l), (metal, cum_m)):
-            cont = np.concatenate([[0.0], np.cumsum(
-                (wts[:, None] * np.exp(t._log_dens[:, i, :])).sum(axis=0) * t._cell_width)])
+            cont = np.concatenate([[0.0], np.cumsum(t.continuum_cells(kT, wts))])
             c = np.interp(grid, t.cont_energy, cont)
-            eps = t.line_eps[:, i].astype(float) * wts[t.line_elem]
+            eps = eps_all * wts[t.line_elem]
             # lines as steps: each line adds its emissivity from the first grid point above it
-            k = np.searchsorted(grid, t.line_energy, side="right")
             steps = np.bincount(k, weights=eps, minlength=grid.size + 1)[:grid.size]
             dest[i] = c + np.cumsum(steps)
-    return grid, cum_l, cum_m
+    return grid, cum_l, cum_m, logT
