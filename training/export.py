@@ -91,6 +91,7 @@ def example_inputs_rim(cfg, batch=3, seed=0):
     R = torch.exp(-0.5 * ((c[:, None] - e[None, :]) / (0.05 * e[None, :] ** 0.5)) ** 2)
     R = R / R.sum(0, keepdim=True) * 300.0
     R = R.expand(batch, C, E).contiguous() * (1 + 0.1 * torch.rand(batch, 1, E, generator=g))
+    R[:, :, :4] = 0.0          # energy bins without effective area, as in real responses
     F = torch.exp(-e / 2.0)[None] * (1 + torch.rand(batch, E, generator=g)) * 50
     lam = torch.einsum("bce,be->bc", R, F)
     S = torch.poisson(lam, generator=g)

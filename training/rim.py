@@ -94,10 +94,12 @@ class RIM(nn.Module):
         tot = S.clamp(min=0).sum(1, keepdim=True)
         scale = (tot / eff.sum(1, keepdim=True)).clamp(min=1e-30)  # flat level (B, 1)
         back = torch.einsum("bce,bc->be", R, S.clamp(min=0))
-        norm = torch.einsum("bce,bc->be", R, R.sum(2)) + 1e-30
+        # clamp rather than add an epsilon: ONNX Runtime's fused einsum returns exact zeros in
+        # energy bins without effective area, where "+ 1e-30" was lost (0/0 = NaN)
+        norm = torch.einsum("bce,bc->be", R, R.sum(2)).clamp(min=1e-20)
         f0 = back / norm                                           # one RL step from flat
         x0 = torch.log((f0 / scale).clamp(min=1e-4))
-        larea = torch.log(eff / eff.mean(1, keepdim=True) + 1e-6)
+        larea = torch.log((eff / eff.mean(1, keepdim=True)).clamp(min=1e-6))
         return scale, x0, larea
 
     def grad(self, x, scale, S, R, sigma):

@@ -147,7 +147,8 @@ def train(cfg):
         ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
+        if not o.get("restart_lr"):
+            sched.load_state_dict(ck["sched"])
         step, best, history = ck["step"], tuple(ck["best"]), ck["history"]
         torch.set_rng_state(ck["rng"])
         log.info("resumed from %s at step %d", last, step)
