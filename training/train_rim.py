@@ -150,7 +150,7 @@ def train(cfg):
         if not o.get("restart_lr"):
             sched.load_state_dict(ck["sched"])
         step, best, history = ck["step"], tuple(ck["best"]), ck["history"]
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())
         log.info("resumed from %s at step %d", last, step)
     w = band_weights().to(device)
     e_mid = np.sqrt(RIM_GRID.energy_lo * RIM_GRID.energy_hi)
