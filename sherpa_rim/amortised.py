@@ -48,9 +48,14 @@ class ParameterEstimator:
         self.name = name
 
     def raw(self, obs_list):
-        S = np.stack([o.S for o in obs_list]).astype(np.float32)
+        """Network outputs. Ignored channels are filled by the DAE first (the network was
+        trained on whole 0.3-10 keV spectra)."""
+        from .deconvolve import fill_ignored
+        filled = [np.where(o.noticed, o.S, fill_ignored(o)) for o in obs_list]
+        S = np.stack(filled).astype(np.float32)
         R = np.stack([o.R for o in obs_list]).astype(np.float32)
-        sig = np.stack([o.sigma for o in obs_list]).astype(np.float32)
+        sig = np.stack([np.where(o.noticed, o.sigma, np.sqrt(np.maximum(f, 1.0)))
+                        for o, f in zip(obs_list, filled)]).astype(np.float32)
         out = self.session.run({"S": S, "R": R, "sigma": sig})
         mean = out["param_mean"].astype(float)
         sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]

@@ -153,12 +153,17 @@ def posterior_mean(S, R, sigma, prior: GaussianPrior) -> np.ndarray:
 
 
 def parametric_fit(S, R, sigma, energy_lo, energy_hi, starts=((1.0, 0.05), (3.0, 0.1), (6.0, 0.2)),
-                   stat: str = "chi2", fit_redshift: bool = True, nH: Optional[float] = None,
-                   return_params: bool = False):
-    """Fit a one-temperature ``cie`` model to S with the dense response R (Sherpa, LevMar).
+                   stat: str = "auto", fit_redshift: bool = True, nH: Optional[float] = None,
+                   return_params: bool = False, kT_range=None, n_temperatures: int = 1,
+                   mask=None, abundance_range=(0.0, 5.0), z_max: float = 0.5):
+    """Fit a ``cie`` model (one or two temperatures) to S with the dense response R
+    (Sherpa, LevMar).
 
     Several starting (kT, z) are tried and the best statistic kept. Returns the
-    best-fit intrinsic spectrum on [energy_lo, energy_hi] (and the parameters).
+    best-fit intrinsic spectrum on [energy_lo, energy_hi] (and the parameters,
+    with the statistic and degrees of freedom). ``kT_range`` bounds the
+    temperatures; ``mask`` selects the channels that count. ``stat='auto'`` uses Cash for
+    integer counts (chi2 with the data variance is biased at low counts) and chi2 otherwise.
     """
     from sherpa.data import Data1D
     from sherpa.fit import Fit
@@ -175,35 +180,60 @@ def parametric_fit(S, R, sigma, energy_lo, energy_hi, starts=((1.0, 0.05), (3.0,
     elo = np.asarray(energy_lo, float)
     ehi = np.asarray(energy_hi, float)
     absorb = transmission(nH, elo, ehi) if nH else 1.0
+    klo, khi = (t.kT_min, t.kT_max) if kT_range is None else kT_range
+    sel = np.ones(S.size, bool) if mask is None else np.asarray(mask, bool)
+
+    def model_flux(p, binning="linear"):
+        # fitting uses linear line sharing (the statistic is then continuous in z); the
+        # returned reconstruction bins lines exactly, as the simulated truth does
+        f = spectrum(p[0], p[1], p[2], 1.0, elo, ehi, line_binning=binning)
+        if n_temperatures == 2:
+            fr = 1.0 / (1.0 + np.exp(-p[5]))
+            f = (1 - fr) * f + fr * spectrum(p[4], p[1], p[2], 1.0, elo, ehi, line_binning=binning)
+        return f * absorb * 10 ** p[3]
 
     class Folded(ArithmeticModel):
         def __init__(self):
-            self.kT = Parameter("m", "kT", 2.0, min=t.kT_min, max=t.kT_max, hard_min=t.kT_min,
+            self.kT = Parameter("m", "kT", 2.0, min=klo, max=khi, hard_min=t.kT_min,
                                 hard_max=t.kT_max)
-            self.ab = Parameter("m", "ab", 0.5, min=0.0, max=5.0)
-            self.z = Parameter("m", "z", 0.05, min=0.0, max=0.5, frozen=not fit_redshift)
+            self.ab = Parameter("m", "ab", min(max(0.5, abundance_range[0]), abundance_range[1]),
+                                min=abundance_range[0], max=abundance_range[1])
+            self.z = Parameter("m", "z", 0.05, min=0.0, max=z_max, frozen=not fit_redshift)
             self.lognorm = Parameter("m", "lognorm", 0.0, min=-30, max=30)
-            ArithmeticModel.__init__(self, "m", (self.kT, self.ab, self.z, self.lognorm))
+            pars = [self.kT, self.ab, self.z, self.lognorm]
+            if n_temperatures == 2:
+                self.kT2 = Parameter("m", "kT2", 4.0, min=klo, max=khi, hard_min=t.kT_min,
+                                     hard_max=t.kT_max)
+                self.frac = Parameter("m", "frac", 0.0, min=-6, max=6)
+                pars += [self.kT2, self.frac]
+            ArithmeticModel.__init__(self, "m", tuple(pars))
 
         def calc(self, p, x, *args, **kw):
-            f = spectrum(p[0], p[1], p[2], 1.0, elo, ehi) * absorb
-            return (R @ f) * 10 ** p[3]
+            return (R[sel] @ model_flux(p))
 
-    data = Data1D("s", np.arange(S.size, dtype=float), S, staterror=sigma)
+    if stat == "auto":
+        stat = "cash" if np.all(S[sel] >= 0) and np.allclose(S[sel], np.round(S[sel])) else "chi2"
+    data = Data1D("s", np.arange(sel.sum(), dtype=float), S[sel], staterror=sigma[sel])
     best = None
     for kT0, z0 in starts:
         m = Folded()
-        m.kT.val, m.z.val = kT0, z0
-        f0 = R @ (spectrum(kT0, 0.5, z0, 1.0, elo, ehi) * absorb)
-        m.lognorm.val = float(np.log10(max(S.sum(), 1e-30) / max(f0.sum(), 1e-300)))
+        m.kT.val, m.z.val = min(max(kT0, klo), khi), min(z0, z_max)
+        if n_temperatures == 2:
+            m.kT2.val = min(max(2.5 * kT0, klo), khi)
+        f0 = R[sel] @ (spectrum(m.kT.val, 0.5, z0, 1.0, elo, ehi) * absorb)
+        m.lognorm.val = float(np.log10(max(S[sel].sum(), 1e-30) / max(f0.sum(), 1e-300)))
         fit = Fit(data, m, stat=Chi2() if stat == "chi2" else Cash(), method=LevMar())
         res = fit.fit()
         if best is None or res.statval < best[0]:
-            best = (res.statval, [p.val for p in m.pars])
-    kT, ab, z, ln = best[1]
-    F = spectrum(kT, ab, z, 1.0, elo, ehi) * absorb * 10 ** ln
+            best = (res.statval, [p.val for p in m.pars], res.dof)
+    F = model_flux(best[1], "exact")
     if return_params:
-        return F, {"kT": kT, "abundance": ab, "redshift": z, "lognorm": ln, "stat": best[0]}
+        p = best[1]
+        out = {"kT": p[0], "abundance": p[1], "redshift": p[2], "lognorm": p[3], "stat": best[0],
+               "dof": best[2]}
+        if n_temperatures == 2:
+            out.update(kT2=p[4], frac2=1.0 / (1.0 + np.exp(-p[5])))
+        return F, out
     return F
 
 

@@ -216,8 +216,11 @@ class RIMDeconvolver:
         draws = rng.poisson(lam, size=(n_samples, lam.size)).astype(float)
         if obs.background is not None:
             draws = draws - obs.background
-        draws = np.where(obs.noticed, draws, 0.0)
-        S_all = np.vstack([obs.S[None, :], draws])
+        # ignored channels carry no weight (infinite noise); their counts are filled by the
+        # DAE so that the network's starting point sees a whole spectrum, as in training
+        fill = fill_ignored(obs)
+        draws = np.where(obs.noticed, draws, fill)
+        S_all = np.vstack([np.where(obs.noticed, obs.S, fill)[None, :], draws])
         sig_all = np.vstack([obs.sigma[None, :],
                              np.where(obs.noticed, np.sqrt(np.maximum(
                                  draws + (2 * obs.background if obs.background is not None else 0), 1.0)),
@@ -241,7 +244,36 @@ class RIMDeconvolver:
             name=obs.name, samples=samples, warnings=warnings)
 
 
+_GAP = {}
+
+
+def fill_ignored(obs: Observation) -> np.ndarray:
+    """Expected counts in the ignored channels from the shipped DAE (zeros if there are
+    none, or if no DAE is shipped)."""
+    if obs.noticed.all():
+        return np.zeros_like(obs.S)
+    try:
+        if "dae" not in _GAP:
+            from .amortised import GapFiller
+            _GAP["dae"] = GapFiller()
+        gf = _GAP["dae"]
+        if gf.grid.n_channels != obs.S.size:
+            return np.zeros_like(obs.S)
+        return gf.fill(np.where(obs.noticed, obs.S, 0.0), obs.noticed.astype(float))[0]
+    except ModelFileError as exc:
+        log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)
+        return np.zeros_like(obs.S)
+
+
 def _prior_checks(chi2, dof, obs) -> List[str]:
+    """Warnings when the reconstruction should not be trusted.
+
+    1. the refolded reconstruction does not fit the data;
+    2. the data are not thermal: no plasma of the training prior (one or two temperatures
+       in 0.5-8 keV, abundance 0.15-1.5, z <= 0.3) describes them (chi2/dof > 1.5 with
+       p < 1e-3). A network always returns *a* spectrum; this says when it is outside what
+       it has learnt (e.g. a line-free power law, which only a metal-free plasma mimics).
+    """
     from scipy.stats import chi2 as chi2_dist
 
     w = []
@@ -253,7 +285,37 @@ def _prior_checks(chi2, dof, obs) -> List[str]:
                      "(thermal plasma, kT 0.5-8 keV); do not use this reconstruction")
     if obs.counts_total < 300:
         w.append(f"only {obs.counts_total:.0f} counts: the reconstruction is mostly the prior")
+    elif not w:
+        bad = _not_thermal(obs)
+        if bad:
+            w.append(bad)
     return w
+
+
+def _not_thermal(obs) -> Optional[str]:
+    from scipy.stats import chi2 as chi2_dist
+
+    from .baselines import parametric_fit
+    m = obs.noticed & (obs.sigma < IGNORED_SIGMA)
+    grid = obs.grid
+    best = None
+    for nt in (1, 2):
+        try:
+            _, p = parametric_fit(obs.S, obs.R, obs.sigma, grid.energy_lo, grid.energy_hi,
+                                  starts=((0.8, 0.02), (2.5, 0.1), (6.0, 0.05)), return_params=True,
+                                  kT_range=(0.5, 8.0), n_temperatures=nt, mask=m,
+                                  abundance_range=(0.15, 1.5), z_max=0.3)
+        except Exception as exc:   # noqa: BLE001 - the check is advisory
+            log.info("thermal-prior check failed: %s", exc)
+            return None
+        red = p["stat"] / max(p["dof"], 1)
+        best = red if best is None else min(best, red)
+        if red < OUT_OF_PRIOR_CHI2 or chi2_dist.sf(p["stat"], max(p["dof"], 1)) > 1e-3:
+            return None
+    return (f"no thermal plasma of the training prior (1 or 2 temperatures in 0.5-8 keV, "
+            f"abundance >= 0.15) fits "
+            f"these data (best chi2/dof = {best:.2f}): the spectrum is outside the training prior; "
+            "the RIM reconstruction is an interpolation, not a measurement")
 
 
 _CACHE = {}
@@ -286,8 +348,8 @@ def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Obse
         # background counts scaled to the source (exposure x BACKSCAL x AREASCAL ratios)
         ratio = _bkg_ratio(d, b)
         bkg = np.asarray(b.counts, float) * ratio
-    return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg,
-                               name=str(d.name))
+    name = str(d.name) if d.name and d.name != "faked" else f"data set {id}"
+    return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg, name=name)
 
 
 def _bkg_ratio(src, bkg) -> np.ndarray:

@@ -45,10 +45,13 @@ def run(out="sherpa_rim_demo", force=False, seed=1, exposure=40e3) -> dict:
     _check_outputs(out, force)
     d = sherpa_data_dir()
     pha = d / "acisf07867_000N001_r0002_pha3.fits"
-    logging.getLogger("sherpa").setLevel(logging.WARNING)
+    logging.getLogger("sherpa").setLevel(logging.ERROR)
 
     ui.clean()
     ui.load_pha("demo", str(pha))
+    d0 = ui.get_data("demo")
+    for bid in list(d0.background_ids):          # the simulation has no background
+        d0.delete_background(bid)
     gal = ui.create_model_component("mmabs", "gal")
     grp = ui.create_model_component("cie", "group")
     ui.set_source("demo", gal * grp)

@@ -44,11 +44,15 @@ def plot_deconvolved(res, truth=None, fig=None, title=None):
     c = 0.5 * (res.channel_lo + res.channel_hi)
     dc = res.channel_hi - res.channel_lo
     m = res.noticed
-    ax1.errorbar(c[m], res.data[m] / dc[m], yerr=res.sigma[m] / dc[m], fmt=".", ms=2, color="k",
-                 elinewidth=0.5, label="data")
+    pos = m & (res.data > 0)
+    ax1.errorbar(c[pos], res.data[pos] / dc[pos], yerr=np.minimum(res.sigma[pos], 0.999 * res.data[pos]) / dc[pos],
+                 fmt=".", ms=2, color="k", elinewidth=0.5, label="data (channels with counts)")
     ax1.plot(c[m], res.refolded[m] / dc[m], color="C1", lw=1.0, label="refolded RIM")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
+    mod = (res.refolded / dc)[m]
+    if np.any(mod > 0):
+        ax1.set_ylim(max(mod[mod > 0].min() * 0.3, mod.max() * 1e-5), mod.max() * 3)
     ax1.set_ylabel("counts / keV")
     ax1.legend(fontsize=8)
     plt.setp(ax1.get_xticklabels(), visible=False)

@@ -114,7 +114,7 @@ def test_auto_backend_is_chianti_without_xspec_or_atomdb(monkeypatch):
 
 
 def test_xsapec_backend_agrees_with_chianti_when_xspec_exists():
-    pytest.importorskip("sherpa.astro.xspec")
+    pytest.importorskip("sherpa.astro.xspec", exc_type=ImportError)
     xs = get_backend("xsapec")
     ch = get_backend("chianti")
     e = np.geomspace(0.5, 7.0, 200)

@@ -137,7 +137,10 @@ def test_parametric_fit_recovers_inputs(sets):
     assert p["kT"] == pytest.approx(truth["kT"], rel=0.08)
     assert p["abundance"] == pytest.approx(truth["ab"], rel=0.25)
     assert p["redshift"] == pytest.approx(truth["z"], abs=0.01)
-    assert metrics.relative_l2(F, Fh, g.energy_lo, g.energy_hi) < 0.1
+    # per-bin L2 is sensitive to where narrow lines fall in the 1.8 % bins (a redshift error
+    # of 1e-3 moves a line across a bin edge); band fluxes are not
+    assert metrics.relative_l2(F, Fh, g.energy_lo, g.energy_hi) < 0.3
+    assert abs(metrics.band_flux_error(F, Fh, g.energy_lo, g.energy_hi, metrics.FE_L_BAND)) < 0.03
 
 
 def test_metrics_on_known_cases():

@@ -158,10 +158,10 @@ DEFAULTS = {
             "out": "runs/dae_cpu"},
 }
 
-# parameter-network data: one temperature, modest absorption, realistic counts
+# parameter-network data: one temperature, Galactic absorption up to 2e21, realistic counts
 PARAM_MIXTURE = (
-    dict(noise="poisson", two_temperature_fraction=0.0, nH_range=(0.0, 0.05), weight=0.7),
-    dict(noise="gaussian", two_temperature_fraction=0.0, nH_range=(0.0, 0.05), weight=0.3),
+    dict(noise="poisson", two_temperature_fraction=0.0, nH_range=(0.0, 0.2), weight=0.7),
+    dict(noise="gaussian", two_temperature_fraction=0.0, nH_range=(0.0, 0.2), weight=0.3),
 )
 
 

@@ -124,7 +124,8 @@ class CIETable:
 
     def evaluate(self, kT: float, e_lo, e_hi, redshift: float = 0.0, norm: float = 1.0,
                  weights: Optional[np.ndarray] = None, broaden: bool = False,
-                 lines: bool = True, continuum: bool = True) -> np.ndarray:
+                 lines: bool = True, continuum: bool = True,
+                 line_binning: str = "exact") -> np.ndarray:
         """Photons/cm^2/s per bin for the observed bins [e_lo, e_hi) (keV)."""
         e_lo = np.asarray(e_lo, dtype=float)
         e_hi = np.asarray(e_hi, dtype=float)
@@ -151,8 +152,12 @@ class CIETable:
             if broaden:
                 sig = e_obs * np.sqrt(kT / (self.mass_amu[self.line_elem] * AMU_KEV))
                 out += _bin_gaussians(e_obs, sig, eps, e_lo, e_hi)
-            else:
+            elif line_binning == "linear":
+                out += _bin_lines_linear(e_obs, eps, e_lo, e_hi)
+            elif line_binning == "exact":
                 out += _bin_lines(e_obs, eps, e_lo, e_hi)
+            else:
+                raise ValueError("line_binning must be 'exact' or 'linear'")
         return out * (norm * 1e14 / zf)
 
     def cooling(self, kT: float, weights: Optional[np.ndarray] = None) -> float:
@@ -174,6 +179,33 @@ def _bin_lines(e_obs, eps, e_lo, e_hi):
     ok &= e_obs < hi_s[k]
     out = np.empty(e_lo.shape)
     out[order] = np.bincount(k[ok], weights=eps[ok], minlength=lo_s.size)
+    return out
+
+
+def _bin_lines_linear(e_obs, eps, e_lo, e_hi):
+    """Each line shared between the two (contiguous) bins whose centres bracket it, with
+    linear weights: flux and centroid are kept and the result is continuous in redshift
+    (exact binning is a step function of z, which gradient fitters cannot follow)."""
+    order = np.argsort(e_lo, kind="stable")
+    lo_s, hi_s = e_lo[order], e_hi[order]
+    c = 0.5 * (lo_s + hi_s)
+    n = lo_s.size
+    k = np.searchsorted(lo_s, e_obs, side="right") - 1
+    ok = k >= 0
+    k = np.where(ok, k, 0)
+    ok &= e_obs < hi_s[k]
+    k, e, f = k[ok], e_obs[ok], eps[ok]
+    # neighbour on the side of the line, when it is contiguous
+    right = e >= c[k]
+    j = np.where(right, k + 1, k - 1)
+    valid = (j >= 0) & (j < n)
+    jj = np.clip(j, 0, n - 1)
+    contig = valid & np.where(right, np.isclose(hi_s[k], lo_s[jj], rtol=1e-9, atol=0),
+                              np.isclose(lo_s[k], hi_s[jj], rtol=1e-9, atol=0))
+    w = np.where(contig, np.abs(e - c[k]) / np.abs(c[jj] - c[k] + (~contig)), 0.0)
+    out_s = np.bincount(k, weights=f * (1 - w), minlength=n) + np.bincount(jj, weights=f * w, minlength=n)
+    out = np.empty(e_lo.shape)
+    out[order] = out_s
     return out
 
 
@@ -237,7 +269,7 @@ def table_info() -> dict:
 
 def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_hi, *,
              abund_table: str = "angr", elements: Optional[dict] = None,
-             broaden: bool = False) -> np.ndarray:
+             broaden: bool = False, line_binning: str = "exact") -> np.ndarray:
     """A CIE plasma spectrum in photons/cm^2/s per bin (APEC normalisation).
 
     Parameters
@@ -258,10 +290,14 @@ def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_
         Per-element abundances {symbol: factor relative to solar} (``vapec``-style).
     broaden : bool
         Thermally broaden the lines (Gaussian with sigma = E sqrt(kT / m c^2)).
+    line_binning : {'exact', 'linear'}
+        'exact': each line in the bin holding its energy; 'linear': shared between the two
+        bins whose centres bracket it (continuous in redshift; what the Sherpa models use).
     """
     t = load_table()
     w = t.weights(abundance, abund_table, elements)
-    return t.evaluate(kT, e_lo, e_hi, redshift, norm, w, broaden=broaden)
+    return t.evaluate(kT, e_lo, e_hi, redshift, norm, w, broaden=broaden,
+                      line_binning=line_binning)
 
 
 def spectrum_batch(kT, abundance, redshift, norm, e_lo, e_hi, *, abund_table: str = "angr",

@@ -111,7 +111,9 @@ class CIE(_Thermal):
 
     Notes
     -----
-    Photons/cm^2/s per bin; see :func:`sherpa_rim.emission.spectrum`.
+    Photons/cm^2/s per bin; see :func:`sherpa_rim.emission.spectrum`. Lines are shared
+    linearly between the two bins around them (``line_binning='linear'``) so that the model,
+    and the fit statistic, are continuous in redshift.
     """
 
     def __init__(self, name="cie"):
@@ -126,7 +128,7 @@ class CIE(_Thermal):
     def calc(self, p, lo, hi=None, *args, **kwargs):
         kT, ab, z, norm = p
         return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
-            kT, ab, z, norm, a, b, abund_table=_ABUND["table"]))
+            kT, ab, z, norm, a, b, abund_table=_ABUND["table"], line_binning="linear"))
 
 
 class VCIE(_Thermal):
@@ -151,7 +153,8 @@ class VCIE(_Thermal):
         elems = dict(zip(SYMBOLS[1:], p[1:len(SYMBOLS)]))
         z, norm = p[len(SYMBOLS)], p[len(SYMBOLS) + 1]
         return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
-            kT, 1.0, z, norm, a, b, abund_table=_ABUND["table"], elements=elems))
+            kT, 1.0, z, norm, a, b, abund_table=_ABUND["table"], elements=elems,
+            line_binning="linear"))
 
 
 class MMAbs(ArithmeticModel):
