@@ -23,7 +23,7 @@ from sherpa.astro import ui  # noqa: E402
 
 import sherpa_rim  # noqa: E402,F401
 from sherpa_rim.amortised import GapFiller, ParameterEstimator  # noqa: E402
-from sherpa_rim.deconvolve import Observation  # noqa: E402
+from sherpa_rim.deconvolution import Observation  # noqa: E402
 from sherpa_rim.emission import spectrum  # noqa: E402
 from sherpa_rim.simulate import SimConfig, build_response_sets, simulate  # noqa: E402
 

@@ -71,7 +71,7 @@ def main():
             S, R, s, grid.energy_lo, grid.energy_hi)
     rim = None
     try:
-        from sherpa_rim.deconvolve import RIMDeconvolver
+        from sherpa_rim.deconvolution import RIMDeconvolver
         rim = RIMDeconvolver()
     except Exception as exc:    # noqa: BLE001 - the table is printed without it
         print(f"(no RIM row: {exc})")

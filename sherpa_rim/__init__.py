@@ -12,8 +12,12 @@ __version__ = "0.1.0"
 from .errors import (DataError, GridError, MissingDependencyError,  # noqa: E402,F401
                      ModelFileError, ResponseError, SherpaRimError)
 from .response import CanonicalGrid, Response, load_response  # noqa: E402,F401
+from .deconvolution import DeconvolutionResult, deconvolve, deconvolve_files  # noqa: E402,F401
+from .amortised import estimate, fill_missing, guess  # noqa: E402,F401
 
-__all__ = ["__version__", "load_response", "Response", "CanonicalGrid", "SherpaRimError",
+__all__ = ["__version__", "load_response", "Response", "CanonicalGrid", "deconvolve",
+           "deconvolve_files", "DeconvolutionResult", "estimate", "guess", "fill_missing",
+           "SherpaRimError",
            "ResponseError", "DataError", "GridError", "ModelFileError", "MissingDependencyError"]
 
 

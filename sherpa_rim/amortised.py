@@ -6,7 +6,7 @@ calibrated uncertainties, and a denoising autoencoder that fills missing bands.
     filled = fill_missing(id=1)          # counts in the ignored channels, flagged
 
 The networks work on the same canonical grid as the RIM (see
-:func:`sherpa_rim.deconvolve.prepare_observation`).
+:func:`sherpa_rim.deconvolution.prepare_observation`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .deconvolve import Observation, observation_from_session, prepare_observation
+from .deconvolution import Observation, observation_from_session, prepare_observation
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class ParameterEstimator:
     def raw(self, obs_list):
         """Network outputs. Ignored channels are filled by the DAE first (the network was
         trained on whole 0.3-10 keV spectra)."""
-        from .deconvolve import fill_ignored
+        from .deconvolution import fill_ignored
         filled = [np.where(o.noticed, o.S, fill_ignored(o)) for o in obs_list]
         S = np.stack(filled).astype(np.float32)
         R = np.stack([o.R for o in obs_list]).astype(np.float32)

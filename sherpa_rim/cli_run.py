@@ -8,7 +8,7 @@ import sys
 
 
 def deconvolve(args) -> int:
-    from .deconvolve import deconvolve_files
+    from .deconvolution import deconvolve_files
 
     out = pathlib.Path(args.out)
     if out.exists() and not args.clobber:

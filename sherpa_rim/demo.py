@@ -107,7 +107,7 @@ def run(out="sherpa_rim_demo", force=False, seed=1, exposure=40e3) -> dict:
     rim_lines = []
     rim = {}
     try:
-        from .deconvolve import deconvolve
+        from .deconvolution import deconvolve
         from .metrics import FE_L_BAND, band_flux_error, relative_l2
         t1 = time.perf_counter()
         res = deconvolve(id="demo")

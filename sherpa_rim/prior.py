@@ -35,7 +35,7 @@ class _PriorTerms:
     def _prior(self):
         from sherpa.astro import ui
 
-        from .deconvolve import deconvolve
+        from .deconvolution import deconvolve
         if self._res is None:
             self._res = deconvolve(id=self.prior_id)
         res = self._res
@@ -61,26 +61,24 @@ class RIMPriorChi2(_PriorTerms, Chi2DataVar):
     """chi^2 (data variance) plus the RIM prior, usable with LevMar."""
 
     def __init__(self, id=1, weight=1.0, floor=0.05, result=None, name="rimprior_chi2"):
-        Chi2DataVar.__init__(self, name)
+        # Sherpa objects refuse new attributes once initialised: set ours first
         self._init_prior(id, weight, floor, result)
+        Chi2DataVar.__init__(self, name)
 
     def calc_stat(self, data, model):
         stat, fvec = Chi2DataVar.calc_stat(self, data, model)
         pr = self._prior()                 # signed residuals: LevMar squares fvec itself
         return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr])
 
-    def calc_chisqr(self, data, model):
-        chi = Chi2DataVar.calc_chisqr(self, data, model)
-        pr = self._prior()
-        return np.concatenate([chi, pr ** 2])
+    # calc_chisqr is inherited: Sherpa squares the fvec of calc_stat, prior terms included
 
 
 class RIMPriorCStat(_PriorTerms, CStat):
     """cstat plus the RIM prior (NelderMead, MonCar, get_draws)."""
 
     def __init__(self, id=1, weight=1.0, floor=0.05, result=None, name="rimprior_cstat"):
-        CStat.__init__(self, name)
         self._init_prior(id, weight, floor, result)
+        CStat.__init__(self, name)
 
     def calc_stat(self, data, model):
         stat, fvec = CStat.calc_stat(self, data, model)

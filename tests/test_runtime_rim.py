@@ -82,7 +82,7 @@ def test_missing_onnxruntime_names_the_fix(monkeypatch):
 
 
 def test_wrong_grid_is_refused():
-    from sherpa_rim.deconvolve import RIMDeconvolver
+    from sherpa_rim.deconvolution import RIMDeconvolver
     dec = RIMDeconvolver()
     with pytest.raises(GridError, match="expects"):
         dec.run(np.ones((1, 100)), np.ones((100, 50)), np.ones((1, 100)))
@@ -144,7 +144,7 @@ def heldout():
 
 def test_rim_beats_tikhonov_on_heldout_responses(heldout):
     from sherpa_rim import baselines, metrics
-    from sherpa_rim.deconvolve import RIMDeconvolver
+    from sherpa_rim.deconvolution import RIMDeconvolver
     test, d = heldout
     R = test.matrices[d["response_index"]]
     dec = RIMDeconvolver()
@@ -162,7 +162,7 @@ def test_rim_beats_tikhonov_on_heldout_responses(heldout):
 def test_deconvolve_powerlaw_is_flagged_outside_prior():
     """A non-thermal (power-law, Gamma = 1.7) spectrum with many counts: the RIM cannot
     refold it and says so."""
-    from sherpa_rim.deconvolve import RIMDeconvolver, prepare_observation
+    from sherpa_rim.deconvolution import RIMDeconvolver, prepare_observation
     from sherpa_rim.library import sherpa_data_dir
     from sherpa_rim.response import load_response
     rsp = load_response(pha=sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")

@@ -61,38 +61,58 @@ def test_statistic_equals_sherpa_wstat_with_background(clean_session):
     assert float(lik.stat(P.reshape(1, -1))[0]) == pytest.approx(ui.calc_stat(1), rel=1e-6)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_two_phase_plasma_recovered(clean_session, seed):
-    """1.5 + 5 keV (equal emission measures): the posterior EM sits near both temperatures,
-    the emission-weighted kT is within 2 sigma of the truth, and SPI agrees with the best DEM."""
-    ui = clean_session
-    _fake_two_phase(ui, seed=seed)
-    res = run_spi(id=1, n_particles=20, n_steps=400, n_walkers=12, n_ensembles=4, seed=seed)
+def _phase_fractions(res, split=np.sqrt(1.5 * 5.0)):
     bins, h = res.particle_distribution()
     kT = np.exp(0.5 * (bins[1:] + bins[:-1]))
-    near1 = h[(kT > 1.5 * 0.75) & (kT < 1.5 * 1.25)].sum()
-    near5 = h[(kT > 5.0 * 0.75) & (kT < 5.0 * 1.25)].sum()
-    assert near1 > 0.25 and near5 > 0.25, (near1, near5)
-    assert near1 + near5 > 0.7
+    return h[kT < split].sum(), h[kT >= split].sum(), bins, h
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_phase_plasma_recovered(clean_session, seed):
+    """1.5 + 5 keV with equal emission measures: the posterior emission measure of each phase
+    (split at the geometric mean of the two temperatures) is within +-25 % of its true 0.5,
+    the emission-weighted kT is within 2 sigma of the truth, and the best DEM peer agrees."""
+    ui = clean_session
+    _fake_two_phase(ui, seed=seed)
+    res = run_spi(id=1, n_particles=20, n_steps=3000, n_walkers=12, n_ensembles=4, seed=seed)
+    cool, hot, bins, h = _phase_fractions(res)
+    assert 0.375 <= cool <= 0.625 and 0.375 <= hot <= 0.625, (cool, hot)
+    # the cool phase is also sharply located: most of its EM within +-25 % of 1.5 keV
+    kT = np.exp(0.5 * (bins[1:] + bins[:-1]))
+    assert h[(kT > 1.125) & (kT < 1.875)].sum() > 0.5 * cool
     true_ew = 0.5 * 1.5 + 0.5 * 5.0
     m, lo, hi = res.kT_ew()
     sig = 0.5 * (hi - lo)
-    assert abs(m - true_ew) < 2 * sig + 0.05, (m, lo, hi)
+    assert abs(m - true_ew) < 2 * sig, (m, lo, hi)
     from sherpa_rim.spi.dem import fit_dem, DEM_MODELS
     lik = SpectralLikelihood(SpectralData.from_session(1), 20)
     fits = [fit_dem(lik, k) for k in DEM_MODELS]
     best = min(fits, key=lambda f: f.bic(lik.data.counts.size))
     assert abs(best.kT_ew - m) < 3 * sig + 0.15, (best.kind, best.kT_ew, m)
-    assert res.rhat["kT_ew"] < 1.2
+    assert res.rhat["kT_ew"] < 1.1
 
 
 def test_isothermal_input_gives_narrow_dem(clean_session):
+    """An isothermal 3 keV plasma: the posterior DEM is narrower than for the two-phase input
+    with the same counts, and centred on 3 keV."""
     ui = clean_session
     _fake_two_phase(ui, kT1=3.0, kT2=3.0, frac2=0.5, seed=4)
-    res = run_spi(id=1, n_particles=20, n_steps=400, n_walkers=12, n_ensembles=4, seed=4)
-    bins, h = res.particle_distribution()
-    kT = np.exp(0.5 * (bins[1:] + bins[:-1]))
-    assert h[(kT > 3.0 * 0.75) & (kT < 3.0 * 1.25)].sum() > 0.75
+    iso = run_spi(id=1, n_particles=20, n_steps=3000, n_walkers=12, n_ensembles=4, seed=4)
+    ui.clean()
+    _fake_two_phase(ui, seed=4)
+    two = run_spi(id=1, n_particles=20, n_steps=3000, n_walkers=12, n_ensembles=4, seed=4)
+
+    def spread(res):
+        bins, h = res.particle_distribution()
+        x = 0.5 * (bins[1:] + bins[:-1])
+        c = np.cumsum(h)
+        q1, q3 = np.interp([0.25, 0.75], c, x)
+        return q3 - q1, np.exp(np.interp(0.5, c, x))
+
+    w_iso, med_iso = spread(iso)
+    w_two, _ = spread(two)
+    assert w_iso < 0.6 * w_two, (w_iso, w_two)
+    assert abs(med_iso - 3.0) < 0.5
 
 
 def test_resume_loses_no_samples(clean_session, tmp_path):

@@ -68,7 +68,7 @@ class RIMSpec(RegriddableModel1D):
 
     def result(self, id=None):
         """The DeconvolutionResult behind the model (computed on first use)."""
-        from ..deconvolve import deconvolve
+        from ..deconvolution import deconvolve
         id = self._find_id() if id is None else id
         if id not in self._result:
             log.info("%s: deconvolving data set %s", self.name, id)
