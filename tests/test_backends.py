@@ -35,7 +35,6 @@ def _write_atomdb(folder, kts, line_eps, cont_level):
             fits.Column(name="UpperLev", format="J", array=np.array([7, 4])),
             fits.Column(name="LowerLev", format="J", array=np.array([1, 1])),
         ], name="EMISSIVITY")
-        h.header["TEMPERATURE"] = kt * 1.160451812e7
         h.header["HDUCLASS"] = "ATOMIC"
         h.header["HDUCLAS1"] = "LINE LIST"
         hdus.append(h)

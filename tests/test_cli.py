@@ -34,3 +34,37 @@ def test_responses_command(capsys):
     assert main(["responses"]) == 0
     out = capsys.readouterr().out
     assert "ARF/RMF pairs" in out and "sherpa:acisf07867" in out
+
+
+def test_simulate_command_writes_a_set_and_prints_the_rate(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "simulate", "--n", "300", "--out",
+                        str(tmp_path), "--split", "test", "--seed", "3"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "spectra/s" in r.stdout
+    from sherpa_rim.simulate import read_set
+    data, rs, meta = read_set(tmp_path, "test")
+    assert data["S"].shape == (300, rs.grid.n_channels) and meta["config"]["seed"] == 3
+
+
+def test_estimate_command_json(tmp_path):
+    from sherpa_rim.library import sherpa_data_dir
+    pha = str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits")
+    r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "estimate", pha, "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    obj = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in ("kT", "abundance", "redshift", "norm"):
+        e = obj[k]
+        assert e["lo90"] <= e["lo68"] <= e["median"] <= e["hi68"] <= e["hi90"]
+
+
+def test_spi_command_runs_and_reports(tmp_path):
+    from sherpa_rim.library import sherpa_data_dir
+    pha = str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits")
+    out = tmp_path / "run.h5"
+    r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "spi", pha, "--particles", "5",
+                        "--steps", "30", "--walkers", "8", "--ensembles", "2", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "emission-weighted kT" in r.stdout and "R-hat" in r.stdout and out.exists()

@@ -207,3 +207,33 @@ def test_demo_runs_and_refuses_to_overwrite(tmp_path):
     assert abs(s["cie_fit"]["kT"] - 1.3) < 0.2
     with pytest.raises(FileExistsError, match="--force"):
         run(out=tmp_path)
+
+
+def test_guess_sets_start_values_close_to_truth(clean_session):
+    ui = clean_session
+    _fake_group(ui, expo=40e3, seed=9)
+    gal = ui.create_model_component("mmabs", "gal")
+    src = ui.create_model_component("cie", "src")
+    ui.set_source(1, gal * src)
+    gal.nH = 0.0
+    est = sherpa_rim.guess(1)
+    assert abs(np.log(src.kT.val / 1.3)) < 0.15
+    assert abs(src.Abundanc.val - 0.4) < 0.2
+    assert src.kT.min <= src.kT.val <= src.kT.max and src.kT.max < 21
+    assert est["kT"]["lo90"] < est["kT"]["median"] < est["kT"]["hi90"]
+
+
+def test_fill_missing_flags_and_reconstructs_an_ignored_band(clean_session):
+    ui = clean_session
+    truth = _fake_group(ui, expo=40e3, seed=10)
+    ui.notice(0.7, 7.0)                              # 0.3-0.7 keV ignored
+    filled = sherpa_rim.fill_missing(1)
+    c = 0.5 * (filled.channel_lo + filled.channel_hi)
+    gap = (c > 0.32) & (c < 0.68)
+    assert filled.reconstructed[gap].all() and not filled.reconstructed[(c > 0.8) & (c < 6.5)].any()
+    # the true expected counts in the gap, from the model folded through the response
+    from sherpa_rim.deconvolution import observation_from_session
+    ui.notice()
+    obs = observation_from_session(1)
+    expected = obs.R @ truth(obs.grid.energy_lo, obs.grid.energy_hi)
+    assert filled.counts[gap].sum() == pytest.approx(expected[gap].sum(), rel=0.3)
