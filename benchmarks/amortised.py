@@ -12,6 +12,8 @@
 4. The seed's power-law experiment (MSE next to the published 3.5e-5, and its table).
 """
 import argparse
+import pathlib
+import sys
 import logging
 import time
 
@@ -164,6 +166,7 @@ def main():
 
     if not args.skip_seed:
         print("\n4. the seed's power-law experiment")
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
         from training.seed_powerlaw import PUBLISHED_MSE, run
         s = run(epochs=60 if args.quick else 300)
         print(f"test MSE {s['test_mse']:.2e} vs published {PUBLISHED_MSE:.1e}")
