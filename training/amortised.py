@@ -181,21 +181,30 @@ def _batches(n, batch, rng, device):
     return torch.as_tensor(rng.integers(0, n, batch), device=device)
 
 
-def train_param(cfg, base):
+def _setup(cfg, base, keys, mixture):
+    """Device, config sections and the train / validation sets as tensors."""
     device = _device(cfg.get("device", "auto"))
     d, o = cfg["data"], cfg["optim"]
     torch.manual_seed(d["seed"])
-    keys = ("S", "sigma", "F", "kT", "abundance", "redshift")
     w = int(d.get("workers", 1))
-    tr = _to(make_split(base, "train", d["n_train"], d["seed"], mixture=PARAM_MIXTURE, workers=w), device, keys)
-    va = _to(make_split(base, "val", d["n_val"], d["seed"] + 1, mixture=PARAM_MIXTURE, workers=w), device, keys)
-    net = ParamNet(**cfg["model"]).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=o["lr"], weight_decay=1e-5)
+    kw = {"mixture": mixture} if mixture is not None else {}
+    tr = _to(make_split(base, "train", d["n_train"], d["seed"], workers=w, **kw), device, keys)
+    va = _to(make_split(base, "val", d["n_val"], d["seed"] + 1, workers=w, **kw), device, keys)
+    return device, d, o, tr, va
+
+
+def _optimiser(net, d, o, tr):
     from .train_rim import TimeCosine
+    opt = torch.optim.AdamW(net.parameters(), lr=o["lr"], weight_decay=1e-5)
     sched = TimeCosine(opt, o["lr"], o["max_steps"], o["max_minutes"])
-    rng = np.random.default_rng(d["seed"])
-    n = tr["S"].shape[0]
-    t0 = time.time()
+    return opt, sched, np.random.default_rng(d["seed"]), tr["S"].shape[0], time.time()
+
+
+def train_param(cfg, base):
+    keys = ("S", "sigma", "F", "kT", "abundance", "redshift")
+    device, d, o, tr, va = _setup(cfg, base, keys, PARAM_MIXTURE)
+    net = ParamNet(**cfg["model"]).to(device)
+    opt, sched, rng, n, t0 = _optimiser(net, d, o, tr)
     step = 0
     for step in range(1, o["max_steps"] + 1):
         idx = _batches(n, o["batch"], rng, device)
@@ -249,20 +258,9 @@ def calibrate_param(net, va, device):
 
 
 def train_dae(cfg, base):
-    device = _device(cfg.get("device", "auto"))
-    d, o = cfg["data"], cfg["optim"]
-    torch.manual_seed(d["seed"])
-    keys = ("S", "sigma", "F")
-    w = int(d.get("workers", 1))
-    tr = _to(make_split(base, "train", d["n_train"], d["seed"], workers=w), device, keys)
-    va = _to(make_split(base, "val", d["n_val"], d["seed"] + 1, workers=w), device, keys)
+    device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F"), None)
     net = DAE(n_channels=tr["S"].shape[1], **cfg["model"]).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=o["lr"], weight_decay=1e-5)
-    from .train_rim import TimeCosine
-    sched = TimeCosine(opt, o["lr"], o["max_steps"], o["max_minutes"])
-    rng = np.random.default_rng(d["seed"])
-    n = tr["S"].shape[0]
-    t0 = time.time()
+    opt, sched, rng, n, t0 = _optimiser(net, d, o, tr)
     step = 0
     for step in range(1, o["max_steps"] + 1):
         idx = _batches(n, o["batch"], rng, device)
