@@ -215,3 +215,15 @@ def test_mc_two_sample_mode_runs_and_agrees(small_double_cluster):
     res = run_spatial_spi(ev, rsp, n_particles=40, n_sweeps=60, redshift=0.2, nH=0.04,
                           max_counts=80, mode="mc", oversample=4.0, seed=1)
     assert np.all(np.isfinite(res.lnL)) and res.lnL[-1] > res.lnL[0]
+
+
+def test_torch_likelihood_equals_numpy(clean_session):
+    pytest.importorskip("torch")
+    from sherpa_rim.spi.gpu import TorchLikelihood
+    ui = clean_session
+    _fake_two_phase(ui, seed=8)
+    lik = SpectralLikelihood(SpectralData.from_session(1), n_particles=30)
+    rng = np.random.default_rng(2)
+    X = np.column_stack([np.log(rng.uniform(0.5, 8, (5, 30))).ravel(), rng.uniform(0.1, 1, 150),
+                         np.log10(rng.uniform(1e-5, 1e-4, 150))]).reshape(5, 90)
+    np.testing.assert_allclose(TorchLikelihood(lik, "cpu").stat(X), lik.stat(X), rtol=1e-10)

@@ -138,14 +138,15 @@ def run_spi(id=1, n_particles: int = 100, n_steps: int = 500, n_walkers: int = 1
             n_ensembles: int = 4, burn: Optional[int] = None, out=None, seed: int = 0,
             progress: bool = False, data: Optional[SpectralData] = None,
             free_globals=(), redshift: Optional[float] = None, nH: Optional[float] = None,
-            block: int = 10, beta: float = 1.0) -> SPIResult:
+            block: int = 10, beta: float = 1.0, likelihood=None) -> SPIResult:
     """Sample the SPI posterior for a data set (or ``data``).
 
     ``redshift`` and ``nH`` default to the session's ``spi`` component values when
     it has one (else 0); ``free_globals`` names the ones to sample. With ``out``
     an HDF5 file keeps every ensemble's chain; running again with the same file
     continues from where it stopped (no sample is lost or repeated).
-    ``beta`` tempers the likelihood (thermodynamic integration).
+    ``beta`` tempers the likelihood (thermodynamic integration). ``likelihood`` replaces
+    the default CPU likelihood (e.g. :class:`sherpa_rim.spi.gpu.TorchLikelihood`).
     """
     import emcee
 
@@ -153,7 +154,8 @@ def run_spi(id=1, n_particles: int = 100, n_steps: int = 500, n_walkers: int = 1
     z0, nh0 = _session_globals(id) if data.id is not None else (0.0, 0.0)
     z0 = z0 if redshift is None else redshift
     nh0 = nh0 if nH is None else nH
-    lik = SpectralLikelihood(data, n_particles, z0, nh0, free_globals=free_globals)
+    lik = (SpectralLikelihood(data, n_particles, z0, nh0, free_globals=free_globals)
+           if likelihood is None else likelihood)
     burn = n_steps // 4 if burn is None else burn
     rng = np.random.default_rng(seed)
     X0, start = _initial(lik, n_walkers, rng)
