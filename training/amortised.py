@@ -200,6 +200,18 @@ def _optimiser(net, d, o, tr):
     return opt, sched, np.random.default_rng(d["seed"]), tr["S"].shape[0], time.time()
 
 
+def _update(net, opt, sched, loss, step, t0, o, name) -> bool:
+    """One optimiser step (clipped); True when the time limit is reached."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    if step % 500 == 0:
+        log.info("%s step %d loss %.5f", name, step, loss.item())
+    return (time.time() - t0) / 60 > o["max_minutes"]
+
+
 def train_param(cfg, base):
     keys = ("S", "sigma", "F", "kT", "abundance", "redshift")
     device, d, o, tr, va = _setup(cfg, base, keys, PARAM_MIXTURE)
@@ -214,14 +226,7 @@ def train_param(cfg, base):
         _, _, scale = param_features(sub["S"], R, sub["sigma"])
         y = param_targets(sub, scale)
         loss = (logsd + 0.5 * ((y - mean) / logsd.exp()) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 500 == 0:
-            log.info("param step %d nll %.4f", step, loss.item())
-        if (time.time() - t0) / 60 > o["max_minutes"]:
+        if _update(net, opt, sched, loss, step, t0, o, "param"):
             break
     calib, val = calibrate_param(net, va, device)
     out = pathlib.Path(cfg["out"])
@@ -277,14 +282,7 @@ def train_dae(cfg, base):
         out2 = net(y2, torch.ones_like(mask))
         w = 1.0 + 2.0 * (1 - mask)          # the gap matters most
         loss = ((out1 - target) ** 2 * w).mean() + ((out2 - target) ** 2 * w).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 500 == 0:
-            log.info("dae step %d loss %.5f", step, loss.item())
-        if (time.time() - t0) / 60 > o["max_minutes"]:
+        if _update(net, opt, sched, loss, step, t0, o, "dae"):
             break
     out = pathlib.Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
