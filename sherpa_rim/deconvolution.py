@@ -11,6 +11,13 @@ the exposure (and AREASCAL), so that F comes out in photons/cm^2/s per bin.
 Channels the user ignored get no weight (infinite noise). The uncertainty band
 (16-84 %) comes from running the network on Poisson resamplings of the data
 (a parametric bootstrap, one ONNX Runtime batch).
+
+After the network, a data-consistency step (:func:`data_consistency`) multiplies
+the reconstruction by a smooth correction (16 hat functions in log E, ridge
+penalised), fitted to the data by chi^2 or, for counts, the Poisson likelihood:
+it restores the broad-band fluxes the data fix well (the RIM alone loses to
+Richardson-Lucy on the 0.7-1.3 keV Fe-L flux) and keeps the network's line shapes.
+``refine=False`` gives the bare network output.
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ from .response import CanonicalGrid, Response, load_response, rebin_matrix
 log = logging.getLogger(__name__)
 
 __all__ = ["DeconvolutionResult", "RIMDeconvolver", "deconvolve", "deconvolve_files",
-           "prepare_observation", "Observation"]
+           "prepare_observation", "Observation", "data_consistency"]
 
 IGNORED_SIGMA = 1e6          # noise given to ignored channels: no information
 OUT_OF_PRIOR_CHI2 = 1.5      # refolded chi^2/dof above this (and p < 1e-3): outside the prior
@@ -108,7 +115,8 @@ class DeconvolutionResult:
                 "MODELSHA": self.model_sha256, "PROVIDER": self.provider,
                 "CHI2": float(self.chi2), "DOF": int(self.dof), "EXPOSURE": float(self.exposure),
                 "OBJECT": self.name[-60:], "INPRIOR": bool(self.in_prior),
-                "BAND": "16-84 percent, Poisson resampling"}
+                "BAND": "16-84 percent, Poisson resampling",
+                "REFINE": "data consistency, 16 log-E knots, ridge 30"}
         t.meta.update(meta)
         if path.suffix.lower() == ".ecsv":
             t.write(path, format="ascii.ecsv", overwrite=overwrite)
@@ -178,6 +186,55 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
 # ---------------------------------------------------------------------------
 # The deconvolver
 # ---------------------------------------------------------------------------
+def _hat_basis(energy_lo, energy_hi, n_knots):
+    le = np.log(np.sqrt(np.asarray(energy_lo, float) * np.asarray(energy_hi, float)))
+    knots = np.linspace(le[0], le[-1], n_knots)
+    return np.clip(1.0 - np.abs(le[None, :] - knots[:, None]) / (knots[1] - knots[0]), 0.0, None)
+
+
+def data_consistency(F, S, R, sigma, energy_lo, energy_hi, statistic: str = "chi2",
+                     n_knots: int = 16, ridge: float = 30.0, iterations: int = 3,
+                     min_factor: float = 0.05) -> np.ndarray:
+    """Refine reconstructions F (B, E) against their data: F * (1 + sum_k a_k B_k(log E)).
+
+    The B_k are ``n_knots`` hat functions evenly spaced in log energy over the grid; the
+    coefficients minimise chi^2 (``statistic='chi2'``, noise ``sigma``) or the Poisson
+    deviance (``'cash'``, Newton steps; S must be counts) of R F' against S, plus
+    ``ridge`` * |a|^2 (a prior of width 1/sqrt(ridge) on each coefficient, in statistic
+    units). Channels with sigma >= IGNORED_SIGMA / 2 carry no weight. The correction is
+    smooth on the scale of the knot spacing (0.1 dex for 16 knots over 0.3-10 keV), so
+    it adjusts band fluxes and leaves the reconstructed line shapes alone.
+    """
+    if statistic not in ("chi2", "cash"):
+        raise ValueError("statistic must be 'chi2' or 'cash'")
+    F = np.atleast_2d(np.asarray(F, float))
+    S = np.atleast_2d(np.asarray(S, float))
+    sigma = np.atleast_2d(np.asarray(sigma, float))
+    R = np.asarray(R, float)
+    B = _hat_basis(energy_lo, energy_hi, n_knots)
+    out = F.copy()
+    eye = ridge * np.eye(n_knots)
+    for i in range(F.shape[0]):
+        Ri = R if R.ndim == 2 else R[i]
+        use = sigma[i] < IGNORED_SIGMA / 2
+        A = (Ri @ (F[i][None, :] * B).T)[use]          # (C_used, K)
+        m0 = (Ri @ F[i])[use]
+        y = S[i][use]
+        if statistic == "chi2":
+            w = 1.0 / np.maximum(sigma[i][use], 1e-30) ** 2
+            a = np.linalg.solve(A.T @ (A * w[:, None]) + eye, A.T @ (w * (y - m0)))
+        else:
+            y = np.clip(y, 0, None)
+            a = np.zeros(n_knots)
+            for _ in range(iterations):
+                m = np.maximum(m0 + A @ a, 1e-9 * max(m0.max(), 1e-30))
+                grad = A.T @ (y / m - 1.0) - ridge * a
+                H = A.T @ (A * (np.maximum(y, 0.5) / m ** 2)[:, None]) + eye
+                a = a + np.linalg.solve(H, grad)
+        out[i] = F[i] * np.clip(1.0 + a @ B, min_factor, None)
+    return out
+
+
 class RIMDeconvolver:
     """The shipped RIM behind an ONNX Runtime session (opened once, reused)."""
 
@@ -189,8 +246,12 @@ class RIMDeconvolver:
         self.grid = CanonicalGrid.from_dict(e["grid"])
         self.name = name
 
-    def run(self, S, R, sigma, batch: int = 256) -> np.ndarray:
-        """F for arrays S (B, C), R (B, C, E) or (C, E), sigma (B, C)."""
+    def run(self, S, R, sigma, batch: int = 256, refine: bool = True,
+            statistic: str = "chi2") -> np.ndarray:
+        """F for arrays S (B, C), R (B, C, E) or (C, E), sigma (B, C).
+
+        ``refine``: apply :func:`data_consistency` with ``statistic`` ('chi2' for data
+        with Gaussian noise ``sigma``, 'cash' for counts) after the network."""
         S = np.atleast_2d(np.asarray(S, np.float32))
         sigma = np.atleast_2d(np.asarray(sigma, np.float32))
         R = np.asarray(R, np.float32)
@@ -207,7 +268,11 @@ class RIMDeconvolver:
             res = self.session.run({"S": S[sl], "R": np.ascontiguousarray(R[sl]),
                                     "sigma": sigma[sl]})
             out.append(res["F"])
-        return np.concatenate(out).astype(float)
+        F = np.concatenate(out).astype(float)
+        if refine:
+            F = data_consistency(F, S, R, sigma, self.grid.energy_lo, self.grid.energy_hi,
+                                 statistic=statistic)
+        return F
 
     def deconvolve(self, obs: Observation, n_samples: int = 32, seed: int = 0) -> DeconvolutionResult:
         rng = np.random.default_rng(seed)
@@ -225,7 +290,9 @@ class RIMDeconvolver:
                              np.where(obs.noticed, np.sqrt(np.maximum(
                                  draws + (2 * obs.background if obs.background is not None else 0), 1.0)),
                                  IGNORED_SIGMA)])
-        F_all = self.run(S_all, obs.R, sig_all)
+        # counts without a subtracted background: Poisson likelihood in the refinement
+        stat = "cash" if obs.background is None else "chi2"
+        F_all = self.run(S_all, obs.R, sig_all, statistic=stat)
         F = F_all[0]
         samples = F_all[1:]
         lo, hi = np.percentile(samples, [15.87, 84.13], axis=0)
@@ -259,7 +326,7 @@ def fill_ignored(obs: Observation) -> np.ndarray:
         gf = _GAP["dae"]
         if gf.grid.n_channels != obs.S.size:
             return np.zeros_like(obs.S)
-        return gf.fill(np.where(obs.noticed, obs.S, 0.0), obs.noticed.astype(float))[0]
+        return gf.fill(np.where(obs.noticed, obs.S, 0.0), obs.noticed.astype(float), R=obs.R)[0]
     except ModelFileError as exc:
         log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)
         return np.zeros_like(obs.S)
