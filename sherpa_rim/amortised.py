@@ -22,7 +22,7 @@ from .errors import DataError
 log = logging.getLogger(__name__)
 
 __all__ = ["ParameterEstimator", "estimate", "estimate_observation", "guess", "GapFiller",
-           "fill_missing", "param_features_np"]
+           "fill_missing", "param_features_np", "dae_log_area_np"]
 
 Z68, Z90 = 1.0, 1.6448536269514722
 PARAMS = ("log_kT", "abundance", "redshift", "log_flux")
@@ -197,9 +197,17 @@ class GapFiller:
         self.session = open_model(name, folder=folder, providers=providers)
         self.grid = CanonicalGrid.from_dict(self.session.entry["grid"])
 
-    def fill(self, counts, mask, passes: int = 2) -> np.ndarray:
+    @property
+    def needs_response(self) -> bool:
+        return "log_area" in self.session.entry["inputs"]
+
+    def fill(self, counts, mask, R=None, passes: int = 2) -> np.ndarray:
         """Expected counts everywhere from ``counts`` known where ``mask`` (the seed's
-        two-phase refinement: reconstruct, re-insert the known channels, reconstruct again)."""
+        two-phase refinement: reconstruct, re-insert the known channels, reconstruct again).
+
+        ``R`` is the observation's response on the canonical grid ((C, E) or (B, C, E),
+        from :func:`sherpa_rim.deconvolution.prepare_observation`): the DAE needs the relative
+        channel response to know how many counts a soft band should hold."""
         counts = np.atleast_2d(np.asarray(counts, float))
         mask = np.atleast_2d(np.asarray(mask, float))
         if counts.shape[1] != self.grid.n_channels:
@@ -208,12 +216,34 @@ class GapFiller:
         s = np.maximum(np.where(mask > 0, np.clip(counts, 0, None), 0).sum(1, keepdims=True)
                        / np.maximum(mask.sum(1, keepdims=True), 1), 1e-3)
         y = np.log1p(np.clip(counts, 0, None) / s) * mask
-        out = self.session.run({"y_obs": y.astype(np.float32), "obs_mask": mask.astype(np.float32)})["y_full"]
+        feeds = {"y_obs": y.astype(np.float32), "obs_mask": mask.astype(np.float32)}
+        if self.needs_response:
+            if R is None:
+                raise DataError("this DAE needs the observation's response: fill(counts, mask, R=obs.R) "
+                                "with R on the canonical grid (prepare_observation)")
+            feeds["log_area"] = dae_log_area_np(R, mask, self.grid).astype(np.float32)
+        out = self.session.run(feeds)["y_full"]
         for _ in range(passes - 1):
-            y2 = np.where(mask > 0, y, out)
-            out = self.session.run({"y_obs": y2.astype(np.float32),
-                                    "obs_mask": np.ones_like(mask, np.float32)})["y_full"]
+            feeds["y_obs"] = np.where(mask > 0, y, out).astype(np.float32)
+            feeds["obs_mask"] = np.ones_like(mask, np.float32)
+            out = self.session.run(feeds)["y_full"]
         return np.expm1(np.clip(out.astype(float), 0, 50)) * s
+
+
+def dae_log_area_np(R, mask, grid) -> np.ndarray:
+    """numpy twin of training.amortised.dae_log_area: log of the counts per channel of a
+    flat photon spectrum, relative to their mean over the observed channels."""
+    R = np.asarray(R, float)
+    if R.ndim == 2:
+        R = R[None]
+    mask = np.atleast_2d(np.asarray(mask, float))
+    if R.shape[1:] != (grid.n_channels, grid.n_energy):
+        raise DataError(f"response of shape {R.shape[1:]}; the DAE needs ({grid.n_channels}, "
+                        f"{grid.n_energy}) on the canonical grid (prepare_observation)")
+    A = R @ (grid.energy_hi - grid.energy_lo)
+    A = np.broadcast_to(A, mask.shape)
+    mean = (A * mask).sum(1, keepdims=True) / np.maximum(mask.sum(1, keepdims=True), 1)
+    return np.log(A / np.maximum(mean, 1e-30) + 1e-3)
 
 
 def fill_missing(id=1, model: str = "dae_default") -> FilledSpectrum:
@@ -221,6 +251,6 @@ def fill_missing(id=1, model: str = "dae_default") -> FilledSpectrum:
     gf = GapFiller(model)
     obs = observation_from_session(id, gf.grid)
     mask = obs.noticed.astype(float)
-    exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask)[0]
+    exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask, R=obs.R)[0]
     counts = np.where(obs.noticed, obs.S, exp)
     return FilledSpectrum(gf.grid.channel_lo, gf.grid.channel_hi, counts, exp, ~obs.noticed)

@@ -15,9 +15,17 @@ Parameter network
 
 Denoising autoencoder
     input: log(1 + S / s) on the canonical channels with a gap (contiguous band
-    and/or bad columns) set to zero, and the mask; output: log(1 + RF / s), the
-    noise-free expected counts everywhere. Trained on both phases of the seed's
-    refinement: the gap empty, and the gap filled with a first reconstruction.
+    and/or bad columns) set to zero, the mask, and the observation's log relative
+    channel response (R applied to a flat spectrum, see :func:`dae_log_area`);
+    output: log(1 + RF / s), the noise-free expected counts everywhere. Trained
+    on both phases of the seed's refinement: the gap empty, and the gap filled
+    with a first reconstruction.
+
+    Why the response: the soft ACIS response changes several-fold between
+    observations (contamination build-up), so counts in a missing soft band
+    cannot be predicted from the other channels alone. The first DAE (session 1)
+    saw counts and mask only; on a 0.3-0.7 keV gap its fill left the parameter
+    network's kT error 2.8-3.3x the full-band one.
 """
 from __future__ import annotations
 
@@ -91,12 +99,13 @@ def param_targets(data, scale):
 class DAE(nn.Module):
     """1-D convolutional encoder-decoder with skips, on the canonical channels."""
 
-    def __init__(self, width=32, n_channels=332):
+    def __init__(self, width=32, n_channels=332, area_input=True):
         super().__init__()
         w = width
         self.n = n_channels
         self.pad = (-n_channels) % 8
-        self.e1 = nn.Sequential(nn.Conv1d(2, w, 5, padding=2), nn.GELU(), nn.Conv1d(w, w, 5, padding=2), nn.GELU())
+        self.area_input = bool(area_input)
+        self.e1 = nn.Sequential(nn.Conv1d(3 if area_input else 2, w, 5, padding=2), nn.GELU(), nn.Conv1d(w, w, 5, padding=2), nn.GELU())
         self.e2 = nn.Sequential(nn.Conv1d(w, 2 * w, 4, stride=2, padding=1), nn.GELU(),
                                 nn.Conv1d(2 * w, 2 * w, 5, padding=2), nn.GELU())
         self.e3 = nn.Sequential(nn.Conv1d(2 * w, 4 * w, 4, stride=2, padding=1), nn.GELU(),
@@ -110,9 +119,10 @@ class DAE(nn.Module):
         self.u1 = nn.ConvTranspose1d(w, w, 4, stride=2, padding=1)
         self.d1 = nn.Sequential(nn.Conv1d(2 * w, w, 5, padding=2), nn.GELU(), nn.Conv1d(w, 1, 5, padding=2))
 
-    def forward(self, y, mask):
-        """y: log(1 + S/s) with the gap zeroed; mask: 1 where observed. Returns the full log(1 + RF/s)."""
-        x = torch.stack([y * mask, mask], 1)
+    def forward(self, y, mask, log_area=None):
+        """y: log(1 + S/s) with the gap zeroed; mask: 1 where observed; log_area: see
+        :func:`dae_log_area`. Returns the full log(1 + RF/s)."""
+        x = torch.stack([y * mask, mask] + ([log_area] if self.area_input else []), 1)
         x = Fn.pad(x, (0, self.pad))
         a = self.e1(x)
         b = self.e2(a)
@@ -122,6 +132,14 @@ class DAE(nn.Module):
         b2 = self.d2(torch.cat([self.u2(c2), b], 1))
         out = self.d1(torch.cat([self.u1(b2), a], 1))[:, 0, :self.n]
         return out
+
+
+def dae_log_area(R, mask, energy_width):
+    """log(A_c / <A>_observed + 1e-3): A = R @ dE, the counts per channel of a flat
+    photon spectrum, relative to its mean over the observed channels. (B, C)."""
+    A = torch.einsum("bce,e->bc", R, energy_width)
+    mean = (A * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
+    return torch.log(A / mean.clamp(min=1e-30) + 1e-3)
 
 
 def dae_scale(S, mask):
@@ -262,32 +280,85 @@ def calibrate_param(net, va, device):
     return factors.tolist(), val
 
 
+def _warm_start_dae(net, path):
+    """Initialise from an earlier DAE checkpoint; a 2-input first layer (no response
+    channel) is copied into the first two input channels, the third starts at zero."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    state = dict(ck["model"])
+    w = state["e1.0.weight"]
+    own = net.state_dict()["e1.0.weight"]
+    if w.shape[1] < own.shape[1]:
+        pad = torch.zeros(own.shape[0], own.shape[1] - w.shape[1], own.shape[2], dtype=w.dtype)
+        state["e1.0.weight"] = torch.cat([w, pad], 1)
+    net.load_state_dict(state)
+    log.info("dae warm start from %s (step %s)", path, ck.get("step"))
+
+
+def _dae_batch(net, S, F, R, mask, de):
+    """Both refinement phases on one batch: (loss, first-pass output, target)."""
+    clean = torch.einsum("bce,be->bc", R, F)
+    s = dae_scale(S, mask)
+    y = torch.log1p(S.clamp(min=0) / s)
+    target = torch.log1p(clean / s)
+    la = dae_log_area(R, mask, de)
+    out1 = net(y, mask, la)
+    # phase 2: the gap filled with the (detached) first reconstruction, everything marked known
+    y2 = torch.where(mask > 0, y, out1.detach())
+    out2 = net(y2, torch.ones_like(mask), la)
+    w = 1.0 + 2.0 * (1 - mask)          # the gap matters most
+    loss = ((out1 - target) ** 2 * w).mean() + ((out2 - target) ** 2 * w).mean()
+    return loss, out2, target
+
+
+@torch.no_grad()
+def validate_dae(net, va, device, gap_kev=(0.3, 0.7)):
+    """Validation (held-apart ObsIDs): relative error of the expected counts summed over a
+    soft gap (median and 90th percentile of |filled / true - 1|)."""
+    net.eval()
+    de = torch.as_tensor(RIM_GRID.energy_hi - RIM_GRID.energy_lo, dtype=torch.float32, device=device)
+    c = 0.5 * (RIM_GRID.channel_lo + RIM_GRID.channel_hi)
+    gap = torch.as_tensor((c >= gap_kev[0]) & (c < gap_kev[1]), device=device)
+    errs = []
+    n = va["S"].shape[0]
+    for a in range(0, n, 512):
+        sl = slice(a, min(n, a + 512))
+        S, F = va["S"][sl], va["F"][sl]
+        R = va["R"][va["ridx"][sl]]
+        mask = (~gap).float().expand_as(S).contiguous()
+        _, out, target = _dae_batch(net, S, F, R, mask, de)
+        s = dae_scale(S, mask)
+        fill = torch.expm1(out.clamp(max=50)) * s
+        true = torch.expm1(target) * s
+        errs.append((fill[:, gap].sum(1) / true[:, gap].sum(1).clamp(min=1e-30) - 1).abs())
+    e = torch.cat(errs).cpu().numpy()
+    net.train()
+    return {"gap_keV": list(gap_kev), "median_abs_rel_err": float(np.median(e)),
+            "p90_abs_rel_err": float(np.quantile(e, 0.9))}
+
+
 def train_dae(cfg, base):
     device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F"), None)
     net = DAE(n_channels=tr["S"].shape[1], **cfg["model"]).to(device)
+    if cfg.get("init"):
+        _warm_start_dae(net, cfg["init"])
     opt, sched, rng, n, t0 = _optimiser(net, d, o, tr)
+    de = torch.as_tensor(RIM_GRID.energy_hi - RIM_GRID.energy_lo, dtype=torch.float32, device=device)
+    log.info("dae validation before training: %s", validate_dae(net, va, device))
     step = 0
     for step in range(1, o["max_steps"] + 1):
         idx = _batches(n, o["batch"], rng, device)
         S, F = tr["S"][idx], tr["F"][idx]
         R = tr["R"][tr["ridx"][idx]]
-        clean = torch.einsum("bce,be->bc", R, F)
         mask = random_masks(S.shape[0], S.shape[1], rng, device)
-        s = dae_scale(S, mask)
-        y = torch.log1p(S.clamp(min=0) / s)
-        target = torch.log1p(clean / s)
-        out1 = net(y, mask)
-        # phase 2: the gap filled with the (detached) first reconstruction, everything marked known
-        y2 = torch.where(mask > 0, y, out1.detach())
-        out2 = net(y2, torch.ones_like(mask))
-        w = 1.0 + 2.0 * (1 - mask)          # the gap matters most
-        loss = ((out1 - target) ** 2 * w).mean() + ((out2 - target) ** 2 * w).mean()
+        loss, _, _ = _dae_batch(net, S, F, R, mask, de)
         if _update(net, opt, sched, loss, step, t0, o, "dae"):
             break
+    val = validate_dae(net, va, device)
+    log.info("dae validation after %d steps: %s", step, val)
     out = pathlib.Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": net.state_dict(), "model_config": {**cfg["model"], "n_channels": int(tr["S"].shape[1])},
-                "config": cfg, "step": step}, out / "best.pt")
+                "config": cfg, "step": step, "val": val}, out / "best.pt")
     return net
 
 
@@ -299,8 +370,8 @@ class _DAEExport(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, y, mask):
-        return self.net(y, mask)
+    def forward(self, y, mask, log_area=None):
+        return self.net(y, mask, log_area)
 
 
 def export(kind, ckpt, name=None, folder=None):
@@ -331,12 +402,20 @@ def export(kind, ckpt, name=None, folder=None):
         net = _DAEExport(net)
         y = torch.rand(3, C, generator=g) * 3
         m = (torch.rand(3, C, generator=g) > 0.2).float()
-        ex = (y, m)
-        names_in, names_out = ["y_obs", "obs_mask"], ["y_full"]
+        if net.net.area_input:
+            la = torch.randn(3, C, generator=g)
+            ex = (y, m, la)
+            names_in = ["y_obs", "obs_mask", "log_area"]
+        else:
+            ex = (y, m)
+            names_in = ["y_obs", "obs_mask"]
+        names_out = ["y_full"]
         name = name or "dae_default"
-        extra = {"smoke_shapes": {"y_obs": [2, C], "obs_mask": [2, C]},
+        extra = {"smoke_shapes": {k: [2, C] for k in names_in},
                  "smoke_out_shapes": {"y_full": [2, C]},
-                 "description": "denoising autoencoder: log(1+S/s) with gaps -> log(1+RF/s)"}
+                 "held_out_metrics": {"validation": ck.get("val")},
+                 "description": "denoising autoencoder: log(1+S/s) with gaps, mask and the log relative "
+                                "channel response -> log(1+RF/s)"}
     path = folder / f"{name}.onnx"
     how = export_module(net, ex, path, names_in, names_out)
     worst = parity(net, ex, path, names_in)
@@ -348,8 +427,10 @@ def export(kind, ckpt, name=None, folder=None):
              "parity_max_rel_diff": worst, "torch_version": torch.__version__,
              "n_parameters": int(sum(p.numel() for p in net.parameters())),
              "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "reproduce": f"python -m training.amortised {kind} --config training/configs/{kind}_gpu.json "
-                          f"&& python -m training.export {kind} <out>/best.pt", **extra}
+             "reproduce": f"python -m training.amortised {kind} --config "
+                          f"{ck['config'].get('config_file', f'training/configs/{kind}_gpu.json')} "
+                          f"--base runs/base.npz && python -m training.export {kind} <out>/best.pt",
+             **extra}
     from .export import save_weights
     entry["weights"] = save_weights(ck, folder / f"{name}.pt")
     update_manifest(name, entry, folder)
@@ -382,6 +463,8 @@ def main(argv=None):
             cfg.setdefault(sec, {})[key] = v
         else:
             cfg[sec] = v
+    if args.config:
+        cfg["config_file"] = args.config
     base = BaseComponents.load(args.base) if args.base else base_components()
     if args.kind == "param":
         _, calib, val = train_param(cfg, base)
