@@ -210,28 +210,33 @@ def data_consistency(F, S, R, sigma, energy_lo, energy_hi, statistic: str = "chi
     F = np.atleast_2d(np.asarray(F, float))
     S = np.atleast_2d(np.asarray(S, float))
     sigma = np.atleast_2d(np.asarray(sigma, float))
-    R = np.asarray(R, float)
+    R = np.asarray(R)
     B = _hat_basis(energy_lo, energy_hi, n_knots)
-    out = F.copy()
+    out = np.empty_like(F)
     eye = ridge * np.eye(n_knots)
-    for i in range(F.shape[0]):
-        Ri = R if R.ndim == 2 else R[i]
-        use = sigma[i] < IGNORED_SIGMA / 2
-        A = (Ri @ (F[i][None, :] * B).T)[use]          # (C_used, K)
-        m0 = (Ri @ F[i])[use]
-        y = S[i][use]
+    for s0 in range(0, F.shape[0], 64):               # batched, in blocks to bound memory
+        sl = slice(s0, s0 + 64)
+        Fb, Sb, sig = F[sl], S[sl], sigma[sl]
+        Rb = np.asarray(np.broadcast_to(R, (Fb.shape[0],) + R.shape[-2:]) if R.ndim == 2 else R[sl], float)
+        RF = Rb * Fb[:, None, :]                                   # (n, C, E)
+        m0 = RF.sum(2)
+        # one GEMM ((n C) x E) @ (E x K): a batched matmul here is ten times slower
+        A = (RF.reshape(-1, RF.shape[2]) @ B.T).reshape(RF.shape[0], RF.shape[1], n_knots)
+        use = (sig < IGNORED_SIGMA / 2).astype(float)           # ignored channels: no weight
         if statistic == "chi2":
-            w = 1.0 / np.maximum(sigma[i][use], 1e-30) ** 2
-            a = np.linalg.solve(A.T @ (A * w[:, None]) + eye, A.T @ (w * (y - m0)))
+            w = use / np.maximum(sig, 1e-30) ** 2
+            M = np.matmul(A.transpose(0, 2, 1), A * w[:, :, None]) + eye
+            a = np.linalg.solve(M, np.einsum("nck,nc->nk", A, w * (Sb - m0))[..., None])[..., 0]
         else:
-            y = np.clip(y, 0, None)
-            a = np.zeros(n_knots)
+            y = np.clip(Sb, 0, None)
+            a = np.zeros((Fb.shape[0], n_knots))
+            tiny = 1e-9 * np.maximum(m0.max(1, keepdims=True), 1e-30)
             for _ in range(iterations):
-                m = np.maximum(m0 + A @ a, 1e-9 * max(m0.max(), 1e-30))
-                grad = A.T @ (y / m - 1.0) - ridge * a
-                H = A.T @ (A * (np.maximum(y, 0.5) / m ** 2)[:, None]) + eye
-                a = a + np.linalg.solve(H, grad)
-        out[i] = F[i] * np.clip(1.0 + a @ B, min_factor, None)
+                m = np.maximum(m0 + np.einsum("nck,nk->nc", A, a), tiny)
+                grad = np.einsum("nck,nc->nk", A, use * (y / m - 1.0)) - ridge * a
+                H = np.matmul(A.transpose(0, 2, 1), A * (use * np.maximum(y, 0.5) / m ** 2)[:, :, None]) + eye
+                a = a + np.linalg.solve(H, grad[..., None])[..., 0]
+        out[sl] = Fb * np.clip(1.0 + a @ B, min_factor, None)
     return out
 
 

@@ -20,8 +20,9 @@ that leans on its training prior at low counts, 200 times over).
 
 Caveat: the reconstruction is computed from the same counts as the fit statistic,
 so data and prior are not independent; what the prior adds is the RIM's learned
-population of spectra. ``weight`` scales -2 ln p. ``benchmarks/prior.py`` measures
-whether it helps.
+population of spectra. ``weight`` scales -2 ln p; the default 1/2 gives the counts,
+which enter twice, their weight once where the RIM only restates them (at high
+counts). ``benchmarks/prior.py`` measures what it does (docs/sherpa_session.md).
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ class _PriorTerms:
 class RIMPriorChi2(_PriorTerms, Chi2DataVar):
     """chi^2 (data variance) plus the RIM prior, usable with LevMar."""
 
-    def __init__(self, id=1, weight=1.0, result=None, name="rimprior_chi2"):
+    def __init__(self, id=1, weight=0.5, result=None, name="rimprior_chi2"):
         # Sherpa objects refuse new attributes once initialised: set ours first
         self._init_prior(id, weight, result)
         Chi2DataVar.__init__(self, name)
@@ -121,7 +122,7 @@ class RIMPriorChi2(_PriorTerms, Chi2DataVar):
 class RIMPriorCStat(_PriorTerms, CStat):
     """cstat plus the RIM prior (NelderMead, MonCar, get_draws)."""
 
-    def __init__(self, id=1, weight=1.0, result=None, name="rimprior_cstat"):
+    def __init__(self, id=1, weight=0.5, result=None, name="rimprior_cstat"):
         self._init_prior(id, weight, result)
         CStat.__init__(self, name)
 

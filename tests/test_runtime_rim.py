@@ -244,3 +244,41 @@ def test_training_loop_checkpoints_and_resumes(tmp_path):
     ck2 = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck2["step"] == 9
     assert len(ck2["history"]) > len(ck["history"])
+
+
+def test_dae_response_channel_twin_and_needs_response(heldout):
+    """The runtime's numpy log-area feature equals the training code's torch one, and a DAE
+    that takes the response refuses to run without it (the error names the fix)."""
+    torch = pytest.importorskip("torch")
+    from sherpa_rim.amortised import GapFiller, dae_log_area_np
+    from sherpa_rim.errors import DataError
+    from training.amortised import dae_log_area
+    test, d = heldout
+    g = test.grid
+    R = test.matrices[d["response_index"][:3]].astype(np.float32)
+    mask = np.ones((3, g.n_channels), np.float32)
+    mask[:, :30] = 0
+    a = dae_log_area_np(R, mask, g)
+    b = dae_log_area(torch.as_tensor(R), torch.as_tensor(mask),
+                     torch.as_tensor(g.energy_hi - g.energy_lo, dtype=torch.float32)).numpy()
+    assert np.allclose(a, b, atol=1e-4)
+    gf = GapFiller()
+    assert gf.needs_response
+    with pytest.raises(DataError, match="R=obs.R"):
+        gf.fill(d["S"][:1], mask[:1])
+
+
+def test_dae_fill_of_a_soft_gap_on_heldout_responses(heldout):
+    """On held-out ObsIDs the summed counts of a 0.3-0.7 keV gap come back within 35 %
+    (median): the first DAE, blind to the response, missed them by ~45 %."""
+    from sherpa_rim.amortised import GapFiller
+    test, d = heldout
+    g = test.grid
+    c = 0.5 * (g.channel_lo + g.channel_hi)
+    gap = (c >= 0.3) & (c < 0.7)
+    R = test.matrices[d["response_index"]].astype(float)
+    gf = GapFiller()
+    fill = gf.fill(np.where(gap, 0.0, d["S"]), np.broadcast_to(~gap, d["S"].shape).astype(float), R=R)
+    true = np.einsum("bce,be->bc", R, d["F"].astype(float))
+    err = np.abs(fill[:, gap].sum(1) / true[:, gap].sum(1) - 1)
+    assert np.median(err) < 0.35

@@ -172,7 +172,7 @@ def test_rim_prior_is_the_calibrated_band_prior(clean_session):
     src = ui.create_model_component("cie", "c1")
     ui.set_source(1, src)
     src.kT, src.Abundanc, src.norm = 2.0, 0.6, 1.5e-3
-    st = RIMPriorCStat(id=1)
+    st = RIMPriorCStat(id=1, weight=1.0)
     ui.set_stat(st)
     total = ui.calc_stat()
     res = st.reconstruction

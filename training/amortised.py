@@ -148,14 +148,15 @@ def dae_scale(S, mask):
             / mask.sum(1, keepdim=True).clamp(min=1)).clamp(min=1e-3)
 
 
-def random_masks(B, n, rng, device):
-    """Contiguous gaps (5-35 % of the band, anywhere, often at the soft end) and bad columns."""
+def random_masks(B, n, rng, device, soft_fraction=0.3):
+    """Contiguous gaps (5-35 % of the band, anywhere; ``soft_fraction`` of them at the soft
+    end) and bad columns."""
     m = np.ones((B, n), np.float32)
     for i in range(B):
         r = rng.random()
         if r < 0.85:
             width = int(rng.uniform(0.05, 0.35) * n)
-            start = 0 if rng.random() < 0.3 else int(rng.integers(0, n - width))
+            start = 0 if rng.random() < soft_fraction else int(rng.integers(0, n - width))
             m[i, start:start + width] = 0
         if r > 0.6:
             cols = rng.integers(0, n, int(rng.integers(1, 12)))
@@ -336,8 +337,17 @@ def validate_dae(net, va, device, gap_kev=(0.3, 0.7)):
             "p90_abs_rel_err": float(np.quantile(e, 0.9))}
 
 
+def _dae_mixture(d):
+    """The RIM's training mixture, with the Galactic column range of ``data.nH_range`` when
+    given (the parameter network's prior is 0-0.2e22)."""
+    from .data import MIXTURE
+    if "nH_range" not in d:
+        return None
+    return tuple(dict(m, nH_range=tuple(d["nH_range"])) for m in MIXTURE)
+
+
 def train_dae(cfg, base):
-    device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F"), None)
+    device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F"), _dae_mixture(cfg["data"]))
     net = DAE(n_channels=tr["S"].shape[1], **cfg["model"]).to(device)
     if cfg.get("init"):
         _warm_start_dae(net, cfg["init"])
@@ -349,7 +359,7 @@ def train_dae(cfg, base):
         idx = _batches(n, o["batch"], rng, device)
         S, F = tr["S"][idx], tr["F"][idx]
         R = tr["R"][tr["ridx"][idx]]
-        mask = random_masks(S.shape[0], S.shape[1], rng, device)
+        mask = random_masks(S.shape[0], S.shape[1], rng, device, d.get("soft_fraction", 0.3))
         loss, _, _ = _dae_batch(net, S, F, R, mask, de)
         if _update(net, opt, sched, loss, step, t0, o, "dae"):
             break
