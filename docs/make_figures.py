@@ -12,6 +12,7 @@ import numpy as np
 logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 import matplotlib  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -123,6 +124,9 @@ def amortised():
     ax[1].axvspan(0.3, 0.7, color="C3", alpha=0.08)
     ax[1].set_xscale("log")
     ax[1].set_xlim(0.3, 8)
+    ax[1].set_xticks([0.3, 0.5, 0.7, 1, 2, 3, 5, 8])
+    ax[1].set_xticklabels(["0.3", "0.5", "0.7", "1", "2", "3", "5", "8"])
+    ax[1].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax[1].set_xlabel("channel energy (keV)")
     ax[1].set_ylabel("counts per canonical channel")
     ax[1].set_title(f"DAE fill of 0.3-0.7 keV (test ObsID response, kT={data['kT'][i]:.2f} keV)")
