@@ -103,33 +103,36 @@ class _PriorTerms:
         return self._res
 
 
-class RIMPriorChi2(_PriorTerms, Chi2DataVar):
-    """chi^2 (data variance) plus the RIM prior, usable with LevMar."""
+class _PlusPrior:
+    """calc_stat = the base statistic + |prior residuals|^2; the residuals are appended to the
+    per-bin vector (signed for chi^2, which LevMar squares itself; squared for cstat)."""
+
+    _signed = True
+
+    def calc_stat(self, data, model):
+        stat, fvec = super().calc_stat(data, model)
+        pr = self._prior()
+        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr if self._signed else pr ** 2])
+
+
+class RIMPriorChi2(_PriorTerms, _PlusPrior, Chi2DataVar):
+    """chi^2 (data variance) plus the RIM prior, usable with LevMar (calc_chisqr is inherited:
+    Sherpa squares the fvec of calc_stat, prior terms included)."""
 
     def __init__(self, id=1, weight=0.5, result=None, name="rimprior_chi2"):
         # Sherpa objects refuse new attributes once initialised: set ours first
         self._init_prior(id, weight, result)
         Chi2DataVar.__init__(self, name)
 
-    def calc_stat(self, data, model):
-        stat, fvec = Chi2DataVar.calc_stat(self, data, model)
-        pr = self._prior()                 # signed residuals: LevMar squares fvec itself
-        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr])
 
-    # calc_chisqr is inherited: Sherpa squares the fvec of calc_stat, prior terms included
-
-
-class RIMPriorCStat(_PriorTerms, CStat):
+class RIMPriorCStat(_PriorTerms, _PlusPrior, CStat):
     """cstat plus the RIM prior (NelderMead, MonCar, get_draws)."""
+
+    _signed = False
 
     def __init__(self, id=1, weight=0.5, result=None, name="rimprior_cstat"):
         self._init_prior(id, weight, result)
         CStat.__init__(self, name)
-
-    def calc_stat(self, data, model):
-        stat, fvec = CStat.calc_stat(self, data, model)
-        pr = self._prior()
-        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr ** 2])
 
 
 # ---------------------------------------------------------------------------
@@ -182,27 +185,19 @@ class _NetworkPriorTerms:
         return np.sqrt(self.weight) * np.asarray(r, float)
 
 
-class NetworkPriorChi2(_NetworkPriorTerms, Chi2DataVar):
+class NetworkPriorChi2(_NetworkPriorTerms, _PlusPrior, Chi2DataVar):
     """chi^2 (data variance) plus the parameter network's density, usable with LevMar."""
 
     def __init__(self, id=1, component=None, weight=1.0, model="param_default", name="netprior_chi2"):
         self._init_net(id, component, weight, model)
         Chi2DataVar.__init__(self, name)
 
-    def calc_stat(self, data, model):
-        stat, fvec = Chi2DataVar.calc_stat(self, data, model)
-        pr = self._prior()
-        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr])
 
-
-class NetworkPriorCStat(_NetworkPriorTerms, CStat):
+class NetworkPriorCStat(_NetworkPriorTerms, _PlusPrior, CStat):
     """cstat plus the parameter network's density (NelderMead, MonCar, get_draws)."""
+
+    _signed = False
 
     def __init__(self, id=1, component=None, weight=1.0, model="param_default", name="netprior_cstat"):
         self._init_net(id, component, weight, model)
         CStat.__init__(self, name)
-
-    def calc_stat(self, data, model):
-        stat, fvec = CStat.calc_stat(self, data, model)
-        pr = self._prior()
-        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr ** 2])
