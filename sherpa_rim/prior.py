@@ -35,15 +35,21 @@ from .errors import ModelFileError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RIMPriorChi2", "RIMPriorCStat", "band_prior_terms", "NetworkPriorChi2", "NetworkPriorCStat"]
+__all__ = ["RIMPriorChi2", "RIMPriorCStat", "band_matrix", "band_prior_terms", "NetworkPriorChi2", "NetworkPriorCStat"]
+
+
+def band_matrix(energy_lo, energy_hi, edges) -> np.ndarray:
+    """(n_bands, n_energy) 0/1 matrix: which energy bins (by midpoint) sum into which band
+    (the same bin-to-band rule as :mod:`sherpa_rim.metrics`)."""
+    from .metrics import _band
+    return np.stack([_band(energy_lo, energy_hi, (a, b)) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
 
 
 def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, band_hi):
     """(band matrix, mu, whitening matrix W) for the bands inside [band_lo, band_hi] keV,
     for the calibration class of ``total_counts``: -2 ln p = |W (ln M_b - ln F_b - mu)|^2."""
     edges = np.asarray(calibration["band_edges_keV"], float)
-    mid = 0.5 * (np.asarray(energy_lo) + np.asarray(energy_hi))
-    B = np.stack([(mid >= a) & (mid < b) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
+    B = band_matrix(energy_lo, energy_hi, edges)
     keep = (edges[:-1] >= band_lo - 1e-9) & (edges[1:] <= band_hi + 1e-9)
     if not keep.any():
         raise ValueError(f"no RIM prior band ({edges[0]:g}-{edges[-1]:g} keV) lies inside the "

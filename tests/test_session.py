@@ -23,6 +23,17 @@ def _fake_group(ui, id=1, kT=1.3, ab=0.4, z=0.0123, norm=2e-3, expo=40e3, seed=0
     return src
 
 
+def _cie_fit_setup(ui, expo, seed, band, start):
+    """A faked demo group, noticed in ``band``, with a fresh cie component started at
+    ``start`` = (kT, abundance, norm) as its source."""
+    _fake_group(ui, expo=expo, seed=seed)
+    ui.notice(*band)
+    src = ui.create_model_component("cie", "c1")
+    ui.set_source(1, src)
+    src.kT, src.Abundanc, src.norm = start
+    return src
+
+
 @pytest.mark.requires_data
 def test_session_script_rimspec_fit_plot_save_replay(clean_session, shared_dir, tmp_path):
     """Load a real PHA from ../shared/data/chandra, set_source the RIM model, fit(), plot_fit(),
@@ -167,11 +178,7 @@ def test_rim_prior_is_the_calibrated_band_prior(clean_session):
     from sherpa_rim.prior import RIMPriorCStat, band_prior_terms
     from sherpa_rim.runtime import read_manifest
     ui = clean_session
-    _fake_group(ui, expo=20e3, seed=2)
-    ui.notice(0.8, 7.0)
-    src = ui.create_model_component("cie", "c1")
-    ui.set_source(1, src)
-    src.kT, src.Abundanc, src.norm = 2.0, 0.6, 1.5e-3
+    src = _cie_fit_setup(ui, expo=20e3, seed=2, band=(0.8, 7.0), start=(2.0, 0.6, 1.5e-3))
     st = RIMPriorCStat(id=1, weight=1.0)
     ui.set_stat(st)
     total = ui.calc_stat()
@@ -195,11 +202,7 @@ def test_network_prior_statistics(clean_session):
     and a low-count fit lands between the plain fit and the network's estimate."""
     from sherpa_rim.prior import NetworkPriorChi2, NetworkPriorCStat
     ui = clean_session
-    _fake_group(ui, expo=3e3, seed=4)
-    ui.notice(0.5, 7.0)
-    src = ui.create_model_component("cie", "c1")
-    ui.set_source(1, src)
-    src.kT, src.Abundanc, src.norm = 2.0, 1.0, 2e-3
+    src = _cie_fit_setup(ui, expo=3e3, seed=4, band=(0.5, 7.0), start=(2.0, 1.0, 2e-3))
     src.Abundanc.thaw()
     st = NetworkPriorCStat(id=1)
     ui.set_stat(st)

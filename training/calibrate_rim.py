@@ -32,14 +32,9 @@ BAND_EDGES = tuple(float(x) for x in np.round(np.geomspace(0.5, 7.0, 9), 4))
 COUNT_EDGES = (0.0, 300.0, 1000.0, 3000.0, 1e4, 3e4, 1e5, np.inf)
 
 
-def band_matrix(energy_lo, energy_hi, edges=BAND_EDGES) -> np.ndarray:
-    """(n_bands, n_energy) 0/1 matrix: which energy bins (by midpoint) sum into which band."""
-    mid = 0.5 * (np.asarray(energy_lo) + np.asarray(energy_hi))
-    return np.stack([(mid >= a) & (mid < b) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
-
-
 def calibrate(n: int = 4000, seed: int = 31, name: str = "rim_default", shrink: float = 0.05):
     from sherpa_rim.deconvolution import RIMDeconvolver
+    from sherpa_rim.prior import band_matrix
 
     sets = build_response_sets(n_total=1000, seed=0)
     rs = sets["val"]
@@ -49,7 +44,7 @@ def calibrate(n: int = 4000, seed: int = 31, name: str = "rim_default", shrink: 
     dec = RIMDeconvolver(name)
     R = rs.matrices[data["response_index"]]
     F_hat = dec.run(data["S"], R, data["sigma"], statistic="cash")
-    Bm = band_matrix(rs.grid.energy_lo, rs.grid.energy_hi)
+    Bm = band_matrix(rs.grid.energy_lo, rs.grid.energy_hi, BAND_EDGES)
     d = np.log(np.maximum(data["F"] @ Bm.T, 1e-300)) - np.log(np.maximum(F_hat @ Bm.T, 1e-300))
     total = np.clip(data["S"], 0, None).sum(1)
     classes = []
