@@ -29,11 +29,12 @@ def main():
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--counts", type=float, nargs="+", default=[300, 1000, 3000])
     ap.add_argument("--weight", type=float, default=0.5, help="RIM prior weight (its default)")
+    ap.add_argument("--net-weight", type=float, default=1.0, help="network prior weight (its default)")
     args = ap.parse_args()
     pha = str(sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
     stats = {"plain cstat": lambda: "cstat",
              "cstat + RIM prior": lambda: RIMPriorCStat(id=1, weight=args.weight),
-             "cstat + network prior": lambda: NetworkPriorCStat(id=1)}
+             "cstat + network prior": lambda: NetworkPriorCStat(id=1, weight=args.net_weight)}
     print(f"{args.n} seeds per count level; truth from the training prior (kT 0.5-8 keV log-uniform, "
           f"Z 0.2-1.2, z 0-0.25), ACIS-S response of ObsID 7867, 0.5-7 keV, NelderMead from kT=3, Z=1")
     print(f"{'counts':>6s} {'statistic':22s} {'med|dlnkT|':>10s} {'mean|dlnkT|':>11s} {'med|dZ|':>8s} "
