@@ -116,7 +116,7 @@ def amortised():
     gap = (c >= 0.3) & (c < 0.7)
     i = int(np.argmin(np.abs(data["kT"] - 1.5) + 10 * (data["S"].sum(1) < 2e4)))
     o = obs[i]
-    fill = gf.fill(np.where(gap, 0.0, o.S), (~gap).astype(float), R=o.R)[0]
+    fill = gf.fill(np.where(gap, 0.0, o.S), (~gap).astype(float), R=o.R, nH=float(data["nH"][i]))[0]
     expected = o.R @ data["F"][i]           # the simulator scales F so that R F is the mean
     ax[1].step(c, o.S, where="mid", color="0.6", lw=0.8, label="counts (gap hidden from the DAE)")
     ax[1].plot(c, expected, "k", lw=1.2, label="true expected counts")

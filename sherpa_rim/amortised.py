@@ -201,13 +201,22 @@ class GapFiller:
     def needs_response(self) -> bool:
         return "log_area" in self.session.entry["inputs"]
 
-    def fill(self, counts, mask, R=None, passes: int = 2) -> np.ndarray:
+    @property
+    def needs_nH(self) -> bool:
+        """True when the DAE was trained with the Galactic column folded into its response
+        input (``area_nH``): it then needs the observation's Galactic nH."""
+        return bool(self.session.entry.get("model_config", {}).get("area_nH", False))
+
+    def fill(self, counts, mask, R=None, nH=None, passes: int = 2) -> np.ndarray:
         """Expected counts everywhere from ``counts`` known where ``mask`` (the seed's
         two-phase refinement: reconstruct, re-insert the known channels, reconstruct again).
 
         ``R`` is the observation's response on the canonical grid ((C, E) or (B, C, E),
         from :func:`sherpa_rim.deconvolution.prepare_observation`): the DAE needs the relative
-        channel response to know how many counts a soft band should hold."""
+        channel response to know how many counts a soft band should hold. ``nH`` is the
+        Galactic column (1e22 cm^-2; scalar or one per spectrum), e.g. from HI4PI / CIAO
+        ``prop_colden``: the soft band's counts depend on it as much as on the response,
+        and it is known for every real observation. Give 0 for an unabsorbed source."""
         counts = np.atleast_2d(np.asarray(counts, float))
         mask = np.atleast_2d(np.asarray(mask, float))
         if counts.shape[1] != self.grid.n_channels:
@@ -221,7 +230,11 @@ class GapFiller:
             if R is None:
                 raise DataError("this DAE needs the observation's response: fill(counts, mask, R=obs.R) "
                                 "with R on the canonical grid (prepare_observation)")
-            feeds["log_area"] = dae_log_area_np(R, mask, self.grid).astype(np.float32)
+            if self.needs_nH and nH is None:
+                raise DataError("this DAE needs the Galactic column: fill(counts, mask, R=obs.R, nH=...) "
+                                "with nH in 1e22 cm^-2 (e.g. from HI4PI or CIAO prop_colden; 0 for none)")
+            feeds["log_area"] = dae_log_area_np(R, mask, self.grid,
+                                                nH if self.needs_nH else None).astype(np.float32)
         out = self.session.run(feeds)["y_full"]
         for _ in range(passes - 1):
             feeds["y_obs"] = np.where(mask > 0, y, out).astype(np.float32)
@@ -230,9 +243,22 @@ class GapFiller:
         return np.expm1(np.clip(out.astype(float), 0, 50)) * s
 
 
-def dae_log_area_np(R, mask, grid) -> np.ndarray:
+def galactic_transmission_np(nH, grid) -> np.ndarray:
+    """exp(-nH sigma_MM83(E)) on ``grid``'s energy bins; nH in 1e22 cm^-2, scalar or (B,)
+    -> (B, E)."""
+    from .emission.absorption import mm83_cross_section
+
+    nH = np.atleast_1d(np.asarray(nH, float))
+    if not np.all(np.isfinite(nH)) or np.any(nH < 0):
+        raise DataError(f"Galactic column nH = {nH} must be finite and >= 0 (1e22 cm^-2)")
+    sig = mm83_cross_section(np.sqrt(grid.energy_lo * grid.energy_hi)) * 1e22
+    return np.exp(-nH[:, None] * sig[None, :])
+
+
+def dae_log_area_np(R, mask, grid, nH=None) -> np.ndarray:
     """numpy twin of training.amortised.dae_log_area: log of the counts per channel of a
-    flat photon spectrum, relative to their mean over the observed channels."""
+    flat photon spectrum (seen through the Galactic column ``nH`` when given), relative to
+    their mean over the observed channels."""
     R = np.asarray(R, float)
     if R.ndim == 2:
         R = R[None]
@@ -240,17 +266,38 @@ def dae_log_area_np(R, mask, grid) -> np.ndarray:
     if R.shape[1:] != (grid.n_channels, grid.n_energy):
         raise DataError(f"response of shape {R.shape[1:]}; the DAE needs ({grid.n_channels}, "
                         f"{grid.n_energy}) on the canonical grid (prepare_observation)")
-    A = R @ (grid.energy_hi - grid.energy_lo)
+    w = (grid.energy_hi - grid.energy_lo)[None, :]
+    if nH is not None:
+        w = w * galactic_transmission_np(nH, grid)
+    B = max(R.shape[0], w.shape[0])
+    A = np.einsum("bce,be->bc", np.broadcast_to(R, (B,) + R.shape[1:]), np.broadcast_to(w, (B, w.shape[1])))
     A = np.broadcast_to(A, mask.shape)
     mean = (A * mask).sum(1, keepdims=True) / np.maximum(mask.sum(1, keepdims=True), 1)
     return np.log(A / np.maximum(mean, 1e-30) + 1e-3)
 
 
-def fill_missing(id=1, model: str = "dae_default") -> FilledSpectrum:
-    """Reconstruct the counts in a data set's ignored channels (always flagged)."""
+def fill_missing(id=1, model: str = "dae_default", nH=None) -> FilledSpectrum:
+    """Reconstruct the counts in a data set's ignored channels (always flagged).
+
+    ``nH``: the Galactic column (1e22 cm^-2). When not given it is read from the absorption
+    component of the data set's source expression (``mmabs``, ``xsphabs``, ``xstbabs``,
+    ``xswabs``); with none there, pass it (0 for an unabsorbed source)."""
     gf = GapFiller(model)
     obs = observation_from_session(id, gf.grid)
+    if gf.needs_nH and nH is None:
+        nH = _galactic_column(id)
     mask = obs.noticed.astype(float)
-    exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask, R=obs.R)[0]
+    exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask, R=obs.R, nH=nH)[0]
     counts = np.where(obs.noticed, obs.S, exp)
     return FilledSpectrum(gf.grid.channel_lo, gf.grid.channel_hi, counts, exp, ~obs.noticed)
+
+
+def _galactic_column(id) -> float:
+    """nH of the Galactic absorber in the data set's source expression (a clear error if none)."""
+    from .deconvolution import galactic_column
+    nH = galactic_column(id)
+    if nH is None:
+        raise DataError(f"the DAE needs the Galactic column of data set {id!r}: pass "
+                        "fill_missing(id, nH=...) in 1e22 cm^-2 (HI4PI / CIAO prop_colden; 0 for none), "
+                        "or put an absorber in the source (set_source(id, mmabs.gal * cie.src))")
+    return nH

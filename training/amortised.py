@@ -99,12 +99,15 @@ def param_targets(data, scale):
 class DAE(nn.Module):
     """1-D convolutional encoder-decoder with skips, on the canonical channels."""
 
-    def __init__(self, width=32, n_channels=332, area_input=True):
+    def __init__(self, width=32, n_channels=332, area_input=True, area_nH=False):
         super().__init__()
         w = width
         self.n = n_channels
         self.pad = (-n_channels) % 8
         self.area_input = bool(area_input)
+        # area_nH: the response input includes the Galactic absorption (known column), see
+        # dae_log_area; the layers are the same, only what the third input means changes
+        self.area_nH = bool(area_nH)
         self.e1 = nn.Sequential(nn.Conv1d(3 if area_input else 2, w, 5, padding=2), nn.GELU(), nn.Conv1d(w, w, 5, padding=2), nn.GELU())
         self.e2 = nn.Sequential(nn.Conv1d(w, 2 * w, 4, stride=2, padding=1), nn.GELU(),
                                 nn.Conv1d(2 * w, 2 * w, 5, padding=2), nn.GELU())
@@ -134,10 +137,12 @@ class DAE(nn.Module):
         return out
 
 
-def dae_log_area(R, mask, energy_width):
-    """log(A_c / <A>_observed + 1e-3): A = R @ dE, the counts per channel of a flat
-    photon spectrum, relative to its mean over the observed channels. (B, C)."""
-    A = torch.einsum("bce,e->bc", R, energy_width)
+def dae_log_area(R, mask, energy_width, transmission=None):
+    """log(A_c / <A>_observed + 1e-3): A = R @ (T dE), the counts per channel of a flat
+    photon spectrum seen through the Galactic column (transmission T (B, E), 1 when not
+    given), relative to its mean over the observed channels. (B, C)."""
+    w = energy_width[None, :] if transmission is None else transmission * energy_width[None, :]
+    A = torch.einsum("bce,be->bc", R, w.expand(R.shape[0], -1))
     mean = (A * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1)
     return torch.log(A / mean.clamp(min=1e-30) + 1e-3)
 
@@ -295,13 +300,27 @@ def _warm_start_dae(net, path):
     log.info("dae warm start from %s (step %s)", path, ck.get("step"))
 
 
-def _dae_batch(net, S, F, R, mask, de):
-    """Both refinement phases on one batch: (loss, first-pass output, target)."""
+def galactic_transmission(nH, device=None):
+    """exp(-nH sigma(E)) on the canonical energy grid, nH in 1e22 cm^-2 (B,) -> (B, E)."""
+    from sherpa_rim.emission.absorption import mm83_cross_section
+    sig = mm83_cross_section(np.sqrt(RIM_GRID.energy_lo * RIM_GRID.energy_hi)) * 1e22
+    sig = torch.as_tensor(sig, dtype=torch.float32, device=device)
+    return torch.exp(-nH[:, None] * sig[None, :])
+
+
+def _dae_batch(net, S, F, R, mask, de, nH=None):
+    """Both refinement phases on one batch: (loss, first-pass output, target). ``nH``: the
+    Galactic column given to a DAE whose response input includes it (``area_nH``)."""
     clean = torch.einsum("bce,be->bc", R, F)
     s = dae_scale(S, mask)
     y = torch.log1p(S.clamp(min=0) / s)
     target = torch.log1p(clean / s)
-    la = dae_log_area(R, mask, de)
+    T = None
+    if getattr(net, "area_nH", False):
+        if nH is None:
+            raise ValueError("this DAE needs the Galactic column (area_nH)")
+        T = galactic_transmission(nH, S.device)
+    la = dae_log_area(R, mask, de, T)
     out1 = net(y, mask, la)
     # phase 2: the gap filled with the (detached) first reconstruction, everything marked known
     y2 = torch.where(mask > 0, y, out1.detach())
@@ -311,8 +330,17 @@ def _dae_batch(net, S, F, R, mask, de):
     return loss, out2, target
 
 
+def _given_nH(nH, jitter, gen=None):
+    """The column a user would give: the true one with a log-normal error of ``jitter``
+    (fractional; a Galactic HI column differs from the X-ray one by ~10 %)."""
+    if not jitter:
+        return nH
+    e = torch.randn(nH.shape, generator=gen, device="cpu").to(nH.device)
+    return nH * torch.exp(jitter * e)
+
+
 @torch.no_grad()
-def validate_dae(net, va, device, gap_kev=(0.3, 0.7)):
+def validate_dae(net, va, device, gap_kev=(0.3, 0.7), jitter=0.0):
     """Validation (held-apart ObsIDs): relative error of the expected counts summed over a
     soft gap (median and 90th percentile of |filled / true - 1|)."""
     net.eval()
@@ -326,7 +354,8 @@ def validate_dae(net, va, device, gap_kev=(0.3, 0.7)):
         S, F = va["S"][sl], va["F"][sl]
         R = va["R"][va["ridx"][sl]]
         mask = (~gap).float().expand_as(S).contiguous()
-        _, out, target = _dae_batch(net, S, F, R, mask, de)
+        nH = _given_nH(va["nH"][sl], jitter, torch.Generator().manual_seed(a)) if "nH" in va else None
+        _, out, target = _dae_batch(net, S, F, R, mask, de, nH)
         s = dae_scale(S, mask)
         fill = torch.expm1(out.clamp(max=50)) * s
         true = torch.expm1(target) * s
@@ -347,23 +376,27 @@ def _dae_mixture(d):
 
 
 def train_dae(cfg, base):
-    device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F"), _dae_mixture(cfg["data"]))
+    device, d, o, tr, va = _setup(cfg, base, ("S", "sigma", "F", "nH"), _dae_mixture(cfg["data"]))
     net = DAE(n_channels=tr["S"].shape[1], **cfg["model"]).to(device)
+    jitter = float(d.get("nH_jitter", 0.0))
     if cfg.get("init"):
         _warm_start_dae(net, cfg["init"])
     opt, sched, rng, n, t0 = _optimiser(net, d, o, tr)
     de = torch.as_tensor(RIM_GRID.energy_hi - RIM_GRID.energy_lo, dtype=torch.float32, device=device)
-    log.info("dae validation before training: %s", validate_dae(net, va, device))
+    log.info("dae validation before training: %s", validate_dae(net, va, device, jitter=jitter))
     step = 0
     for step in range(1, o["max_steps"] + 1):
         idx = _batches(n, o["batch"], rng, device)
         S, F = tr["S"][idx], tr["F"][idx]
         R = tr["R"][tr["ridx"][idx]]
         mask = random_masks(S.shape[0], S.shape[1], rng, device, d.get("soft_fraction", 0.3))
-        loss, _, _ = _dae_batch(net, S, F, R, mask, de)
+        nH = _given_nH(tr["nH"][idx], jitter)
+        loss, _, _ = _dae_batch(net, S, F, R, mask, de, nH)
         if _update(net, opt, sched, loss, step, t0, o, "dae"):
             break
-    val = validate_dae(net, va, device)
+    val = validate_dae(net, va, device, jitter=jitter)
+    if jitter:
+        val["exact_nH"] = validate_dae(net, va, device)
     log.info("dae validation after %d steps: %s", step, val)
     out = pathlib.Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -425,7 +458,8 @@ def export(kind, ckpt, name=None, folder=None):
                  "smoke_out_shapes": {"y_full": [2, C]},
                  "held_out_metrics": {"validation": ck.get("val")},
                  "description": "denoising autoencoder: log(1+S/s) with gaps, mask and the log relative "
-                                "channel response -> log(1+RF/s)"}
+                                "channel response" + (" through the Galactic column (area_nH: the "
+                                "runtime needs nH)" if net.net.area_nH else "") + " -> log(1+RF/s)"}
     path = folder / f"{name}.onnx"
     how = export_module(net, ex, path, names_in, names_out)
     worst = parity(net, ex, path, names_in)
