@@ -37,6 +37,9 @@ def add_commands(sub) -> None:
     s.add_argument("--plot", help="also write a PNG of the reconstruction")
     s.add_argument("--samples", type=int, default=32, help="Poisson resamplings for the band")
     s.add_argument("--model", default="rim_default")
+    s.add_argument("--nH", type=float, default=None, metavar="NH",
+                   help="Galactic column, 1e22 cm^-2 (e.g. from CIAO prop_colden), held fixed in the "
+                        "out-of-prior check")
     s.add_argument("--clobber", action="store_true", help="overwrite existing output")
     s.set_defaults(func=_run("cli_run", "deconvolve"))
 

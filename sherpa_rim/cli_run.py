@@ -15,7 +15,7 @@ def deconvolve(args) -> int:
         print(f"sherpa-rim: error: {out} exists; pass --clobber to overwrite it", file=sys.stderr)
         return 2
     res = deconvolve_files(args.pha, arf=args.arf, rmf=args.rmf, bkg=args.bkg, model=args.model,
-                           n_samples=args.samples)
+                           n_samples=args.samples, nH=args.nH)
     res.write(out, overwrite=args.clobber)
     print(res.summary())
     print(f"written {out}")

@@ -274,8 +274,31 @@ def test_demo_runs_and_refuses_to_overwrite(tmp_path):
     assert res["seconds"] < 60
     s = json.loads((tmp_path / "demo_summary.json").read_text())
     assert abs(s["cie_fit"]["kT"] - 1.3) < 0.2
+    # its absorbed thermal group is inside the training prior (the Galactic column is read
+    # from the source's absorber; sessions 1-2 flagged it because the check ignored it)
+    assert s["rim"]["in_prior"], s["rim"]
     with pytest.raises(FileExistsError, match="--force"):
         run(out=tmp_path)
+
+
+def test_out_of_prior_check_holds_the_galactic_column(clean_session):
+    """An absorbed group (nH 1e21, 16k counts) is thermal: with its Galactic column (read from
+    the source's absorber, or given) the check passes; told there is none, it cannot be."""
+    from sherpa_rim.deconvolution import galactic_column
+    ui = clean_session
+    ui.load_pha(1, SHERPA_PHA)
+    gal = ui.create_model_component("mmabs", "gal")
+    truth = ui.create_model_component("cie", "truth")
+    gal.nH = 0.1
+    truth.kT, truth.Abundanc, truth.redshift, truth.norm = 1.3, 0.4, 0.0123, 2e-3
+    ui.set_source(1, gal * truth)
+    np.random.seed(1)
+    ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=40e3, grouped=False, bkg=None)
+    ui.notice(0.5, 7.0)
+    assert galactic_column(1) == pytest.approx(0.1)
+    assert sherpa_rim.deconvolve(1, n_samples=4).in_prior
+    unabsorbed = sherpa_rim.deconvolve(1, n_samples=4, nH=0.0)
+    assert not unabsorbed.in_prior and "give nH=" in unabsorbed.summary()
 
 
 def test_guess_sets_start_values_close_to_truth(clean_session):
@@ -293,20 +316,46 @@ def test_guess_sets_start_values_close_to_truth(clean_session):
 
 
 def test_fill_missing_flags_and_reconstructs_an_ignored_band(clean_session):
+    """An absorbed group with 0.3-0.7 keV ignored: the gap is flagged and refilled with the
+    right number of counts, the Galactic column read from the source's absorber."""
+    from sherpa_rim.amortised import galactic_transmission_np
+    from sherpa_rim.deconvolution import observation_from_session
     ui = clean_session
-    truth = _fake_group(ui, expo=40e3, seed=10)
+    ui.load_pha(1, SHERPA_PHA)
+    gal = ui.create_model_component("mmabs", "gal")
+    truth = ui.create_model_component("cie", "truth")
+    gal.nH = 0.1
+    truth.kT, truth.Abundanc, truth.redshift, truth.norm = 1.3, 0.4, 0.0123, 2e-3
+    ui.set_source(1, gal * truth)
+    np.random.seed(10)
+    ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=40e3, grouped=False, bkg=None)
     ui.notice(0.7, 7.0)                              # 0.3-0.7 keV ignored
-    filled = sherpa_rim.fill_missing(1)
+    filled = sherpa_rim.fill_missing(1)              # nH = 0.1 from gal
     c = 0.5 * (filled.channel_lo + filled.channel_hi)
     gap = (c > 0.32) & (c < 0.68)
     assert filled.reconstructed[gap].all() and not filled.reconstructed[(c > 0.8) & (c < 6.5)].any()
     # the true expected counts in the gap, from the model folded through the response
-    from sherpa_rim.deconvolution import observation_from_session
     ui.notice()
     obs = observation_from_session(1)
-    expected = obs.R @ truth(obs.grid.energy_lo, obs.grid.energy_hi)
-    # measured: 0.58 x the true counts for this soft group (the DAE's weakness at the soft
-    # end, see the closing note); the bound catches scale, sign and NaN errors
+    g = obs.grid
+    expected = obs.R @ (truth(g.energy_lo, g.energy_hi) * galactic_transmission_np(0.1, g)[0])
+    # measured 0.69: with the band above 7 keV ignored too (a gap at each end, which the DAE's
+    # training masks do not contain) the fill of this cool group is low; with only the soft gap
+    # 0.85 (see docs/amortised.md)
     ratio = filled.counts[gap].sum() / expected[gap].sum()
-    assert 0.4 < ratio < 2.0, ratio
+    assert 0.6 < ratio < 1.4, ratio
     assert np.all(np.isfinite(filled.counts)) and np.all(filled.counts[gap] >= 0)
+    # the column matters: told nH = 0, the DAE expects more soft counts than there are
+    ui.notice(0.7, 7.0)
+    unabsorbed = sherpa_rim.fill_missing(1, nH=0.0)
+    assert unabsorbed.counts[gap].sum() > 1.2 * filled.counts[gap].sum()
+
+
+def test_fill_missing_needs_the_galactic_column(clean_session):
+    from sherpa_rim.errors import DataError
+    ui = clean_session
+    _fake_group(ui, expo=20e3, seed=3)               # source: cie alone, no absorber
+    ui.notice(0.7, 7.0)
+    with pytest.raises(DataError, match="nH="):
+        sherpa_rim.fill_missing(1)
+    assert sherpa_rim.fill_missing(1, nH=0.0).reconstructed.any()
