@@ -47,10 +47,11 @@ def make_split(base: BaseComponents, split: str, n: int, seed: int, n_responses:
         n_chunks = max(1, min(workers * 2, nk // 2000)) if workers > 1 else 1
         sizes = np.diff(np.linspace(0, nk, n_chunks + 1).astype(int))
         for c, nc in enumerate(sizes):
+            extra = {key: tuple(m[key]) for key in ("counts_range", "snr_range") if key in m}
             cfg = SimConfig(n=int(nc), split=split, seed=(seed * 100 + k) * 1000 + c,
                             noise=m["noise"], two_temperature_fraction=m["two_temperature_fraction"],
-                            nH_range=m["nH_range"], n_responses=n_responses,
-                            response_seed=response_seed)
+                            nH_range=tuple(m["nH_range"]), n_responses=n_responses,
+                            response_seed=response_seed, **extra)
             jobs.append((cfg, rs))
             flags.append(m["noise"] == "poisson")
     if workers > 1:

@@ -131,8 +131,11 @@ def train(cfg):
     torch.manual_seed(seed)
     t0 = time.time()
     workers = int(d.get("workers", 1))
-    train_data = make_split(base, "train", d["n_train"], seed, d["n_responses"], workers=workers)
-    val_data = make_split(base, "val", d["n_val"], seed + 1, d["n_responses"], workers=workers)
+    # data.mixture: a list of make_split mixture entries (noise, weights, counts_range, ...);
+    # the default is training.data.MIXTURE
+    kw = {"mixture": tuple(d["mixture"])} if d.get("mixture") else {}
+    train_data = make_split(base, "train", d["n_train"], seed, d["n_responses"], workers=workers, **kw)
+    val_data = make_split(base, "val", d["n_val"], seed + 1, d["n_responses"], workers=workers, **kw)
     log.info("data: %d train / %d val spectra in %.1f s", d["n_train"], d["n_val"], time.time() - t0)
     tr, va = _tensors(train_data, device), _tensors(val_data, device)
     mcfg = RIMConfig(n_energy=RIM_GRID.n_energy, n_channels=RIM_GRID.n_channels, **cfg["model"])
@@ -143,6 +146,15 @@ def train(cfg):
     step, best = 0, (np.inf, np.inf)
     history = []
     last = out / "last.pt"
+    if cfg.get("init") and not last.exists():
+        # fine-tune: start from another run's weights (fresh optimiser and schedule)
+        ck = torch.load(cfg["init"], map_location=device, weights_only=False)
+        if ck.get("model_config", mcfg.to_dict()) != mcfg.to_dict():
+            raise ValueError(f"init {cfg['init']} has model config {ck.get('model_config')}, "
+                             f"this run {mcfg.to_dict()}")
+        model.load_state_dict(ck["model"])
+        log.info("initialised from %s: val median relL2 %.4f p90 %.4f", cfg["init"],
+                 *evaluate(model, va, device))
     if last.exists() and not cfg.get("fresh"):
         ck = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
