@@ -153,9 +153,11 @@ def dae_scale(S, mask):
             / mask.sum(1, keepdim=True).clamp(min=1)).clamp(min=1e-3)
 
 
-def random_masks(B, n, rng, device, soft_fraction=0.3):
+def random_masks(B, n, rng, device, soft_fraction=0.3, hard_fraction=0.0, hard_start=(0.48, 0.9)):
     """Contiguous gaps (5-35 % of the band, anywhere; ``soft_fraction`` of them at the soft
-    end) and bad columns."""
+    end) and bad columns; in ``hard_fraction`` of the spectra also the hard end from a
+    channel in ``hard_start`` (fractions of the band: 5-9 keV on the canonical grid), as
+    a Sherpa ``notice(0.5, 7)`` leaves it."""
     m = np.ones((B, n), np.float32)
     for i in range(B):
         r = rng.random()
@@ -163,6 +165,8 @@ def random_masks(B, n, rng, device, soft_fraction=0.3):
             width = int(rng.uniform(0.05, 0.35) * n)
             start = 0 if rng.random() < soft_fraction else int(rng.integers(0, n - width))
             m[i, start:start + width] = 0
+        if hard_fraction and rng.random() < hard_fraction:
+            m[i, int(rng.uniform(*hard_start) * n):] = 0
         if r > 0.6:
             cols = rng.integers(0, n, int(rng.integers(1, 12)))
             for c in cols:
@@ -340,7 +344,7 @@ def _given_nH(nH, jitter, gen=None):
 
 
 @torch.no_grad()
-def validate_dae(net, va, device, gap_kev=(0.3, 0.7), jitter=0.0):
+def validate_dae(net, va, device, gap_kev=(0.3, 0.7), jitter=0.0, hard_kev=None):
     """Validation (held-apart ObsIDs): relative error of the expected counts summed over a
     soft gap (median and 90th percentile of |filled / true - 1|)."""
     net.eval()
@@ -353,7 +357,8 @@ def validate_dae(net, va, device, gap_kev=(0.3, 0.7), jitter=0.0):
         sl = slice(a, min(n, a + 512))
         S, F = va["S"][sl], va["F"][sl]
         R = va["R"][va["ridx"][sl]]
-        mask = (~gap).float().expand_as(S).contiguous()
+        keep = ~gap if hard_kev is None else ~gap & torch.as_tensor(c < hard_kev, device=device)
+        mask = keep.float().expand_as(S).contiguous()
         nH = _given_nH(va["nH"][sl], jitter, torch.Generator().manual_seed(a)) if "nH" in va else None
         _, out, target = _dae_batch(net, S, F, R, mask, de, nH)
         s = dae_scale(S, mask)
@@ -362,7 +367,7 @@ def validate_dae(net, va, device, gap_kev=(0.3, 0.7), jitter=0.0):
         errs.append((fill[:, gap].sum(1) / true[:, gap].sum(1).clamp(min=1e-30) - 1).abs())
     e = torch.cat(errs).cpu().numpy()
     net.train()
-    return {"gap_keV": list(gap_kev), "median_abs_rel_err": float(np.median(e)),
+    return {"gap_keV": list(gap_kev), "ignored_above_keV": hard_kev, "median_abs_rel_err": float(np.median(e)),
             "p90_abs_rel_err": float(np.quantile(e, 0.9))}
 
 
@@ -383,13 +388,16 @@ def train_dae(cfg, base):
         _warm_start_dae(net, cfg["init"])
     opt, sched, rng, n, t0 = _optimiser(net, d, o, tr)
     de = torch.as_tensor(RIM_GRID.energy_hi - RIM_GRID.energy_lo, dtype=torch.float32, device=device)
-    log.info("dae validation before training: %s", validate_dae(net, va, device, jitter=jitter))
+    log.info("dae validation before training: %s; also ignored above 7 keV: %s",
+             validate_dae(net, va, device, jitter=jitter),
+             validate_dae(net, va, device, jitter=jitter, hard_kev=7.0))
     step = 0
     for step in range(1, o["max_steps"] + 1):
         idx = _batches(n, o["batch"], rng, device)
         S, F = tr["S"][idx], tr["F"][idx]
         R = tr["R"][tr["ridx"][idx]]
-        mask = random_masks(S.shape[0], S.shape[1], rng, device, d.get("soft_fraction", 0.3))
+        mask = random_masks(S.shape[0], S.shape[1], rng, device, d.get("soft_fraction", 0.3),
+                            d.get("hard_fraction", 0.0))
         nH = _given_nH(tr["nH"][idx], jitter)
         loss, _, _ = _dae_batch(net, S, F, R, mask, de, nH)
         if _update(net, opt, sched, loss, step, t0, o, "dae"):
@@ -397,6 +405,7 @@ def train_dae(cfg, base):
     val = validate_dae(net, va, device, jitter=jitter)
     if jitter:
         val["exact_nH"] = validate_dae(net, va, device)
+    val["also_ignored_above_7keV"] = validate_dae(net, va, device, jitter=jitter, hard_kev=7.0)
     log.info("dae validation after %d steps: %s", step, val)
     out = pathlib.Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
