@@ -79,9 +79,15 @@ def main():
                 fk, fz = np.mean(q[:, 0] < p[:, 0]), np.mean(q[:, 1] < p[:, 1])
                 se = lambda f: np.sqrt(f * (1 - f) / len(p))     # noqa: E731
                 line += f" {fk:15.2f}+-{se(fk):.2f} {fz:6.2f}+-{se(fz):.2f}"
+                # paired: mean change of the error, seed by seed (negative: toward the truth)
+                dd = q - p
+                sd = dd.std(0, ddof=1) / np.sqrt(len(dd))
+                line += (f"   paired mean change |dlnkT| {dd[:, 0].mean():+.3f}+-{sd[0]:.3f}, "
+                         f"|dZ| {dd[:, 1].mean():+.3f}+-{sd[1]:.3f}")
             print(line, flush=True)
     print("(bad fit: |dln kT| > 0.5 or |dZ| > 0.5; 'closer': fraction of seeds where the fit with the "
-          "prior ends nearer the truth than the plain fit, +- its binomial standard error)")
+          "prior ends nearer the truth than the plain fit, +- its binomial standard error; 'paired mean "
+          "change': mean over seeds of (error with prior - error of the plain fit), +- its standard error)")
 
 
 if __name__ == "__main__":
