@@ -23,6 +23,19 @@ def _fake_group(ui, id=1, kT=1.3, ab=0.4, z=0.0123, norm=2e-3, expo=40e3, seed=0
     return src
 
 
+def _fake_absorbed_group(ui, seed, nH=0.1):
+    """The demo's group seen through a Galactic column (source mmabs.gal * cie.truth), 40 ks."""
+    ui.load_pha(1, SHERPA_PHA)
+    gal = ui.create_model_component("mmabs", "gal")
+    truth = ui.create_model_component("cie", "truth")
+    gal.nH = nH
+    truth.kT, truth.Abundanc, truth.redshift, truth.norm = 1.3, 0.4, 0.0123, 2e-3
+    ui.set_source(1, gal * truth)
+    np.random.seed(seed)
+    ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=40e3, grouped=False, bkg=None)
+    return truth
+
+
 def _cie_fit_setup(ui, expo, seed, band, start):
     """A faked demo group, noticed in ``band``, with a fresh cie component started at
     ``start`` = (kT, abundance, norm) as its source."""
@@ -286,14 +299,7 @@ def test_out_of_prior_check_holds_the_galactic_column(clean_session):
     the source's absorber, or given) the check passes; told there is none, it cannot be."""
     from sherpa_rim.deconvolution import galactic_column
     ui = clean_session
-    ui.load_pha(1, SHERPA_PHA)
-    gal = ui.create_model_component("mmabs", "gal")
-    truth = ui.create_model_component("cie", "truth")
-    gal.nH = 0.1
-    truth.kT, truth.Abundanc, truth.redshift, truth.norm = 1.3, 0.4, 0.0123, 2e-3
-    ui.set_source(1, gal * truth)
-    np.random.seed(1)
-    ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=40e3, grouped=False, bkg=None)
+    truth = _fake_absorbed_group(ui, seed=1)
     ui.notice(0.5, 7.0)
     assert galactic_column(1) == pytest.approx(0.1)
     assert sherpa_rim.deconvolve(1, n_samples=4).in_prior
@@ -321,14 +327,7 @@ def test_fill_missing_flags_and_reconstructs_an_ignored_band(clean_session):
     from sherpa_rim.amortised import galactic_transmission_np
     from sherpa_rim.deconvolution import observation_from_session
     ui = clean_session
-    ui.load_pha(1, SHERPA_PHA)
-    gal = ui.create_model_component("mmabs", "gal")
-    truth = ui.create_model_component("cie", "truth")
-    gal.nH = 0.1
-    truth.kT, truth.Abundanc, truth.redshift, truth.norm = 1.3, 0.4, 0.0123, 2e-3
-    ui.set_source(1, gal * truth)
-    np.random.seed(10)
-    ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=40e3, grouped=False, bkg=None)
+    truth = _fake_absorbed_group(ui, seed=10)
     ui.notice(0.7, 7.0)                              # 0.3-0.7 keV ignored
     filled = sherpa_rim.fill_missing(1)              # nH = 0.1 from gal
     c = 0.5 * (filled.channel_lo + filled.channel_hi)
