@@ -45,7 +45,7 @@ def observations(data, rs):
 def sherpa_fit(obs, start, rs, nH=0.0, mask=None):
     """cie fit (cstat) of one canonical-grid spectrum through its dense response, the
     Galactic column held at ``nH`` (1e22 cm^-2); ``mask`` (channels used) optional."""
-    from sherpa_rim.emission.absorption import mm83_cross_section
+    from sherpa_rim.emission.absorption import grid_transmission
     from sherpa.data import Data1D
     from sherpa.fit import Fit
     from sherpa.optmethods import LevMar, NelderMead
@@ -53,7 +53,7 @@ def sherpa_fit(obs, start, rs, nH=0.0, mask=None):
     from sherpa.models.model import ArithmeticModel
     from sherpa.models.parameter import Parameter
     g = rs.grid
-    R = obs.R * np.exp(-nH * 1e22 * mm83_cross_section(np.sqrt(g.energy_lo * g.energy_hi)))[None, :]
+    R = obs.R * grid_transmission(nH, g.energy_lo, g.energy_hi)
 
     class M(ArithmeticModel):
         def __init__(self):

@@ -244,15 +244,12 @@ class GapFiller:
 
 
 def galactic_transmission_np(nH, grid) -> np.ndarray:
-    """exp(-nH sigma_MM83(E)) on ``grid``'s energy bins; nH in 1e22 cm^-2, scalar or (B,)
-    -> (B, E)."""
-    from .emission.absorption import mm83_cross_section
+    """exp(-nH sigma_MM83(E)) on ``grid``'s energy bins, as the training sets absorb; nH in
+    1e22 cm^-2, scalar or (B,) -> (B, E)."""
+    from .deconvolution import check_column
+    from .emission.absorption import grid_transmission
 
-    nH = np.atleast_1d(np.asarray(nH, float))
-    if not np.all(np.isfinite(nH)) or np.any(nH < 0):
-        raise DataError(f"Galactic column nH = {nH} must be finite and >= 0 (1e22 cm^-2)")
-    sig = mm83_cross_section(np.sqrt(grid.energy_lo * grid.energy_hi)) * 1e22
-    return np.exp(-nH[:, None] * sig[None, :])
+    return grid_transmission(check_column(nH), grid.energy_lo, grid.energy_hi)
 
 
 def dae_log_area_np(R, mask, grid, nH=None) -> np.ndarray:

@@ -285,8 +285,8 @@ class RIMDeconvolver:
         """``nH``: the Galactic column (1e22 cm^-2) when known; the out-of-prior check then
         holds it fixed in its plasma fits (the training prior includes absorption up to
         1e21 cm^-2), and the DAE uses it to fill ignored channels."""
-        if nH is not None and (not np.isfinite(nH) or nH < 0):
-            raise DataError(f"Galactic column nH = {nH} must be finite and >= 0 (1e22 cm^-2)")
+        if nH is not None:
+            nH = float(check_column(nH))
         rng = np.random.default_rng(seed)
         raw = obs.S + (obs.background if obs.background is not None else 0.0)
         lam = np.clip(raw, 0, None)
@@ -324,6 +324,14 @@ class RIMDeconvolver:
 
 
 _GAP = {}
+
+
+def check_column(nH):
+    """A Galactic column (1e22 cm^-2; scalar or array) as given, or a DataError that says why."""
+    a = np.asarray(nH, float)
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise DataError(f"Galactic column nH = {nH} must be finite and >= 0 (1e22 cm^-2)")
+    return a
 
 
 def fill_ignored(obs: Observation, nH: float = 0.0) -> np.ndarray:

@@ -298,7 +298,7 @@ def sample_parameters(cfg: SimConfig, rng) -> Dict[str, np.ndarray]:
 def intrinsic_spectra(params: Dict[str, np.ndarray], grid: CanonicalGrid) -> np.ndarray:
     """Photon flux per canonical energy bin (photons/cm^2/s), shape (N, n_energy)."""
     from .emission import spectrum_batch
-    from .emission.absorption import mm83_cross_section
+    from .emission.absorption import grid_transmission
 
     lo, hi = grid.energy_lo, grid.energy_hi
     f = spectrum_batch(params["kT"], params["abundance"], params["redshift"], params["norm"], lo, hi)
@@ -309,8 +309,7 @@ def intrinsic_spectra(params: Dict[str, np.ndarray], grid: CanonicalGrid) -> np.
         w = params["frac2"][two][:, None]
         f[two] = (1 - w) * f[two] + w * f2
     if np.any(params["nH"] > 0):
-        sig = mm83_cross_section(np.sqrt(lo * hi))
-        f *= np.exp(-params["nH"][:, None] * 1e22 * sig[None, :])
+        f *= grid_transmission(params["nH"], lo, hi)
     return f
 
 

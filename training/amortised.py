@@ -306,10 +306,11 @@ def _warm_start_dae(net, path):
 
 def galactic_transmission(nH, device=None):
     """exp(-nH sigma(E)) on the canonical energy grid, nH in 1e22 cm^-2 (B,) -> (B, E)."""
-    from sherpa_rim.emission.absorption import mm83_cross_section
-    sig = mm83_cross_section(np.sqrt(RIM_GRID.energy_lo * RIM_GRID.energy_hi)) * 1e22
-    sig = torch.as_tensor(sig, dtype=torch.float32, device=device)
-    return torch.exp(-nH[:, None] * sig[None, :])
+    from sherpa_rim.emission.absorption import grid_transmission
+    # -ln T for 1e22 cm^-2 = sigma * 1e22, the simulator's per-bin rule
+    tau1 = torch.as_tensor(-np.log(grid_transmission(1.0, RIM_GRID.energy_lo, RIM_GRID.energy_hi)[0]),
+                           dtype=torch.float32, device=device)
+    return torch.exp(-nH[:, None] * tau1[None, :])
 
 
 def _dae_batch(net, S, F, R, mask, de, nH=None):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mm83_cross_section", "transmission"]
+__all__ = ["mm83_cross_section", "transmission", "grid_transmission"]
 
 # lower edge (keV), c0, c1, c2
 _MM83 = np.array([
@@ -43,6 +43,15 @@ def mm83_cross_section(energy) -> np.ndarray:
     k = np.clip(np.searchsorted(_MM83[:, 0], e, side="right") - 1, 0, len(_MM83) - 1)
     c0, c1, c2 = _MM83[k, 1], _MM83[k, 2], _MM83[k, 3]
     return (c0 + c1 * e + c2 * e * e) * e ** -3 * 1e-24
+
+
+def grid_transmission(nh_1e22, e_lo, e_hi) -> np.ndarray:
+    """The simulator's per-bin rule: exp(-N_H sigma) at each bin's geometric centre, for one
+    column or several (``nh_1e22`` scalar or (B,), units of 1e22 cm^-2) -> (B, n_bins). The
+    training sets, the DAE's response input and the benchmarks all use this rule."""
+    nh = np.atleast_1d(np.asarray(nh_1e22, float)) * 1e22
+    sig = mm83_cross_section(np.sqrt(np.asarray(e_lo, float) * np.asarray(e_hi, float)))
+    return np.exp(-nh[:, None] * sig[None, :])
 
 
 def transmission(nh_1e22, e_lo, e_hi) -> np.ndarray:
