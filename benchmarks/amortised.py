@@ -28,9 +28,9 @@ from sherpa.astro import ui  # noqa: E402
 
 import sherpa_rim  # noqa: E402,F401
 from sherpa_rim.amortised import GapFiller, ParameterEstimator  # noqa: E402
-from sherpa_rim.deconvolution import Observation  # noqa: E402
+from sherpa_rim.observation import Observation  # noqa: E402
 from sherpa_rim.emission import spectrum  # noqa: E402
-from sherpa_rim.simulate import SimConfig, build_response_sets, simulate  # noqa: E402
+from sherpa_rim.sim import SimConfig, build_response_sets, simulate  # noqa: E402
 
 
 def observations(data, rs):
@@ -45,7 +45,7 @@ def observations(data, rs):
 def sherpa_fit(obs, start, rs, nH=0.0, mask=None):
     """cie fit (cstat) of one canonical-grid spectrum through its dense response, the
     Galactic column held at ``nH`` (1e22 cm^-2); ``mask`` (channels used) optional."""
-    from sherpa_rim.emission.absorption import grid_transmission
+    from sherpa_rim.emission.absorption import transmission
     from sherpa.data import Data1D
     from sherpa.fit import Fit
     from sherpa.optmethods import LevMar, NelderMead
@@ -53,7 +53,7 @@ def sherpa_fit(obs, start, rs, nH=0.0, mask=None):
     from sherpa.models.model import ArithmeticModel
     from sherpa.models.parameter import Parameter
     g = rs.grid
-    R = obs.R * grid_transmission(nH, g.energy_lo, g.energy_hi)
+    R = obs.R * transmission(nH, g.energy_lo, g.energy_hi, rule="centre")
 
     class M(ArithmeticModel):
         def __init__(self):

@@ -21,7 +21,7 @@ import numpy as np
 logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa_rim import baselines, metrics  # noqa: E402
-from sherpa_rim.simulate import SimConfig, build_response_sets, simulate  # noqa: E402
+from sherpa_rim.sim import SimConfig, build_response_sets, simulate  # noqa: E402
 
 CONDITIONS = [("SNR 30", dict(noise="gaussian", snr_range=(30, 30))),
               ("SNR 50", dict(noise="gaussian", snr_range=(50, 50))),
@@ -73,7 +73,7 @@ def main():
             S, R, s, grid.energy_lo, grid.energy_hi)
     rim = None
     try:
-        from sherpa_rim.deconvolution import RIMDeconvolver
+        from sherpa_rim.rim.deconvolver import RIMDeconvolver
         rim = RIMDeconvolver()
     except Exception as exc:    # noqa: BLE001 - the table is printed without it
         print(f"(no RIM row: {exc})")

@@ -7,7 +7,7 @@ a real ACIS-S response with a fixed number of counts, fits ``cie`` (NelderMead) 
 cstat and with cstat + the RIM prior (``RIMPriorCStat``), and prints the median absolute
 errors of ln kT and abundance, and how often the prior fit is the closer one (with its
 binomial standard error). Priors: the calibrated RIM band prior and, beside it, the parameter
-network's density (both ``sherpa_rim.prior``).
+network's density (both ``sherpa_rim.stats``).
 """
 import argparse
 import logging
@@ -19,8 +19,8 @@ logging.getLogger("sherpa").setLevel(logging.ERROR)
 from sherpa.astro import ui  # noqa: E402
 
 import sherpa_rim  # noqa: E402,F401
-from sherpa_rim.library import sherpa_data_dir  # noqa: E402
-from sherpa_rim.prior import NetworkPriorCStat, RIMPriorCStat  # noqa: E402
+from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
+from sherpa_rim.stats import NetworkPriorCStat, RIMPriorCStat  # noqa: E402
 
 
 def main():

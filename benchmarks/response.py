@@ -17,7 +17,7 @@ logging.getLogger("sherpa").setLevel(logging.ERROR)
 from sherpa.astro import io  # noqa: E402
 from sherpa.astro.utils import rmf_fold  # noqa: E402
 
-from sherpa_rim.library import sherpa_data_dir  # noqa: E402
+from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
 from sherpa_rim.response import load_response  # noqa: E402
 
 

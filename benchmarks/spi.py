@@ -20,7 +20,7 @@ logging.getLogger("sherpa").setLevel(logging.ERROR)
 from sherpa.astro import ui  # noqa: E402
 
 import sherpa_rim  # noqa: E402,F401
-from sherpa_rim.library import sherpa_data_dir  # noqa: E402
+from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
 from sherpa_rim.spi.likelihood import SpectralData, SpectralLikelihood  # noqa: E402
 from sherpa_rim.spi.sampler import run_spi  # noqa: E402
 
@@ -78,7 +78,8 @@ def main():
               f"(sweeps), 16 walkers: {time.perf_counter() - t0:.0f} s on this CPU")
         print(res.report())
         from sherpa_rim.response import load_response
-        from sherpa_rim.spi.spatial import run_spatial_spi, simulate_double_cluster
+        from sherpa_rim.spi.paper import simulate_double_cluster
+        from sherpa_rim.spi.spatial import run_spatial_spi
         rsp = load_response(id=1)
         ev, truth = simulate_double_cluster(rsp, 155_000)
         t0 = time.perf_counter()

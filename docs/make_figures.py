@@ -1,6 +1,6 @@
 """Make the figures of the how-to guides (docs/img/*.png).
 
-    .venv/bin/python docs/make_figures.py [emission] [demo] [spi] [amortised]
+    .venv/bin/python docs/make_figures.py [emission] [demo] [spi] [amortised] [architecture]
 """
 import logging
 import pathlib
@@ -68,9 +68,11 @@ def demo():
 
 
 def spi():
-    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.response.library import sherpa_data_dir
     from sherpa_rim.response import load_response
-    from sherpa_rim.spi.spatial import run_spatial_spi, simulate_double_cluster, write_maps
+    from sherpa_rim.spi.maps import write_maps
+    from sherpa_rim.spi.paper import simulate_double_cluster
+    from sherpa_rim.spi.spatial import run_spatial_spi
     rsp = load_response(pha=sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
     ev, truth = simulate_double_cluster(rsp, n_photons=60_000, seed=0)
     res = run_spatial_spi(ev, rsp, n_particles=150, n_sweeps=300, redshift=0.2, nH=0.04, max_counts=60)
@@ -88,8 +90,8 @@ def amortised():
     from scipy.stats import norm as gauss
 
     from sherpa_rim.amortised import GapFiller, ParameterEstimator
-    from sherpa_rim.deconvolution import Observation
-    from sherpa_rim.simulate import SimConfig, build_response_sets, simulate
+    from sherpa_rim.observation import Observation
+    from sherpa_rim.sim import SimConfig, build_response_sets, simulate
     rs = build_response_sets(n_total=1000, seed=0)["test"]
     data = simulate(SimConfig(n=1000, split="test", seed=21, noise="poisson", counts_range=(2e3, 1e5),
                               nH_range=(0.0, 0.2)), rs)
@@ -136,7 +138,83 @@ def amortised():
     print("written", IMG / "amortised.png")
 
 
+
+def architecture():
+    """The layers of the package (docs/architecture.md) and the path of one spectrum
+    through ``deconvolve``, drawn from the source tree (every module of sherpa_rim/)."""
+    import sherpa_rim
+    pkg = pathlib.Path(sherpa_rim.__file__).parent
+    layers = [
+        ("command line, demo", ["cli/", "demo.py"]),
+        ("Sherpa face", ["models/", "stats.py"]),
+        ("engines", ["rim/", "amortised/", "spi/", "baselines.py"]),
+        ("run time, simulation, data", ["runtime.py", "sim/", "observation.py"]),
+        ("instrument, plasma, metrics", ["response/", "emission/", "metrics.py", "plotting.py"]),
+        ("errors", ["errors.py"]),
+    ]
+
+    def members(entry):
+        if entry.endswith("/"):
+            return [f"{entry}{p.stem}" for p in sorted((pkg / entry).glob("*.py"))
+                    if p.stem not in ("__init__", "__main__")]
+        return [entry]
+
+    fig, ax = plt.subplots(figsize=(12, 8.4))
+    pos = {}
+    n = len(layers)
+    H = 1.15                                   # height of one layer band
+    for i, (title, entries) in enumerate(layers):
+        y = (n - 1 - i) * H
+        ax.add_patch(plt.Rectangle((0, y + 0.04), 12, H - 0.08, color=f"C{i}", alpha=0.10, lw=0))
+        ax.text(0.08, y + H - 0.1, f"{i + 1}. {title}", fontsize=9, weight="bold", va="top")
+        width = 11.8 / len(entries)
+        for j, entry in enumerate(entries):
+            x0 = 0.1 + j * width
+            ax.add_patch(plt.Rectangle((x0 + 0.05, y + 0.1), width - 0.1, H - 0.4, fill=False,
+                                       lw=0.8, ec=f"C{i}"))
+            ax.text(x0 + 0.12, y + H - 0.36, entry, fontsize=8.5, weight="bold", va="top")
+            if not entry.endswith("/"):
+                pos[entry] = (x0 + 0.2, y + H - 0.62)
+                continue
+            per_row = max(1, int((width - 0.2) / 0.95))
+            for k, m in enumerate(members(entry)):
+                r, c = divmod(k, per_row)
+                xm, ym = x0 + 0.35 + c * 0.95, y + H - 0.56 - 0.125 * r
+                ax.text(xm, ym, m.split("/")[1], fontsize=7, va="center", family="monospace")
+                pos[m] = (xm - 0.1, ym)
+    path = [("cli/commands", "sherpa-rim deconvolve / sherpa_rim.deconvolve(id)"),
+            ("rim/deconvolver", "open the model once (runtime.shared)"),
+            ("observation.py", "counts, background, filter onto the canonical grid"),
+            ("response/ogip", "RMF x ARF of the data set"),
+            ("response/grid", "regrid to RIM_GRID"),
+            ("amortised/dae", "fill ignored channels (DAE)"),
+            ("runtime.py", "ONNX Runtime: the unrolled RIM"),
+            ("rim/consistency", "data-consistency step"),
+            ("rim/checks", "out-of-prior checks (baselines.parametric_fit)"),
+            ("rim/result", "DeconvolutionResult: write(), plot()")]
+    pts = [pos[m] for m, _ in path]
+    for k, ((m, what), (x, y)) in enumerate(zip(path, pts)):
+        if k:
+            ax.annotate("", xy=(x, y), xytext=pts[k - 1],
+                        arrowprops=dict(arrowstyle="->", color="crimson", lw=1.1, alpha=0.8,
+                                        connectionstyle="arc3,rad=0.15"))
+        ax.scatter([x], [y], s=90, color="crimson", zorder=5)
+        ax.text(x, y, str(k + 1), color="white", fontsize=7, ha="center", va="center", zorder=6,
+                weight="bold")
+    ax.text(0.1, -0.25, "   ".join(f"{k + 1} {what}" for k, (_, what) in enumerate(path[:5])),
+            fontsize=7.5, color="crimson")
+    ax.text(0.1, -0.5, "   ".join(f"{k + 6} {what}" for k, (_, what) in enumerate(path[5:])),
+            fontsize=7.5, color="crimson")
+    ax.set_xlim(0, 12)
+    ax.set_ylim(-0.65, n * H)
+    ax.axis("off")
+    ax.set_title("sherpa_rim: layers (each imports only its own or lower layers) and one "
+                 "spectrum through deconvolve", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(IMG / "architecture.png", dpi=110)
+    plt.close(fig)
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["emission", "demo", "spi", "amortised"]
+    which = sys.argv[1:] or ["emission", "demo", "spi", "amortised", "architecture"]
     for w in which:
         globals()[w]()

@@ -15,6 +15,15 @@ import time
 
 import numpy as np
 
+from .amortised.params import estimate
+from .emission import spectrum
+from .emission.absorption import transmission
+from .metrics import FE_L_BAND, band_flux_error, relative_l2
+from .models import register
+from .response.library import sherpa_data_dir
+from .response.ogip import load_response
+from .rim.deconvolver import deconvolve
+
 log = logging.getLogger(__name__)
 
 TRUTH = dict(kT=1.3, Abundanc=0.4, redshift=0.0123, norm=2.0e-3, nH=0.1)
@@ -22,27 +31,24 @@ OUTPUTS = ("demo_fit.png", "demo_intrinsic.png", "demo_rim.png", "demo_summary.t
            "demo_summary.json", "demo_spectrum.pi")
 
 
-def _check_outputs(out: pathlib.Path, force: bool):
+def _check_outputs(out: pathlib.Path, clobber: bool):
     out.mkdir(parents=True, exist_ok=True)
     existing = [f for f in OUTPUTS if (out / f).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{out} already holds {', '.join(existing)}; pass --force to "
+    if existing and not clobber:
+        raise FileExistsError(f"{out} already holds {', '.join(existing)}; pass --clobber to "
                               "overwrite them or --out to write elsewhere")
 
 
-def run(out="sherpa_rim_demo", force=False, seed=1, exposure=40e3) -> dict:
+def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sherpa.astro import ui
 
-    import sherpa_rim  # noqa: F401  registers cie
-    from .library import sherpa_data_dir
-    from .response import load_response
-
+    register()                               # cie, mmabs in the session
     t0 = time.perf_counter()
     out = pathlib.Path(out)
-    _check_outputs(out, force)
+    _check_outputs(out, clobber)
     d = sherpa_data_dir()
     pha = d / "acisf07867_000N001_r0002_pha3.fits"
     logging.getLogger("sherpa").setLevel(logging.ERROR)
@@ -107,8 +113,6 @@ def run(out="sherpa_rim_demo", force=False, seed=1, exposure=40e3) -> dict:
     rim_lines = []
     rim = {}
     try:
-        from .deconvolution import deconvolve
-        from .metrics import FE_L_BAND, band_flux_error, relative_l2
         t1 = time.perf_counter()
         res = deconvolve(id="demo")
         t_rim = time.perf_counter() - t1
@@ -133,7 +137,6 @@ def run(out="sherpa_rim_demo", force=False, seed=1, exposure=40e3) -> dict:
                      f"cie fit {100 * rim['fe_l_err_cie_fit']:+.1f} %",
                      "  plot: demo_rim.png"]
         try:
-            from .amortised import estimate
             t2 = time.perf_counter()
             est = estimate(id="demo")
             t_est = time.perf_counter() - t2
@@ -182,14 +185,5 @@ def _true_flux(rsp):
 
 
 def _true_flux_on(lo, hi):
-    from .emission import spectrum
-    from .emission.absorption import transmission
     f = spectrum(TRUTH["kT"], TRUTH["Abundanc"], TRUTH["redshift"], TRUTH["norm"], lo, hi)
     return f * transmission(TRUTH["nH"], lo, hi)
-
-
-def run_cli(args) -> int:
-    res = run(out=args.out, force=args.force, seed=args.seed)
-    print(res["text"])
-    print(f"\nwritten to {pathlib.Path(args.out).resolve()}")
-    return 0

@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["relative_l2", "noise_normalised_error", "refolded_chi2", "band_flux_error",
+__all__ = ["band_mask", "relative_l2", "noise_normalised_error", "refolded_chi2", "band_flux_error",
            "FE_L_BAND", "FE_K_BAND", "EVAL_BAND", "evaluate"]
 
 EVAL_BAND = (0.5, 7.0)      # keV: relative L2 error band
@@ -17,14 +17,15 @@ FE_L_BAND = (0.7, 1.3)      # keV: Fe-L complex
 FE_K_BAND = (6.4, 7.0)      # keV: Fe-K complex
 
 
-def _band(energy_lo, energy_hi, band):
+def band_mask(energy_lo, energy_hi, band):
+    """Bool per energy bin: its midpoint lies in [band[0], band[1]) keV."""
     mid = 0.5 * (np.asarray(energy_lo) + np.asarray(energy_hi))
     return (mid >= band[0]) & (mid < band[1])
 
 
 def relative_l2(F, Fhat, energy_lo, energy_hi, band=EVAL_BAND) -> np.ndarray:
     """||Fhat - F|| / ||F|| over the bins of ``band`` (works on batches: (..., n_energy))."""
-    m = _band(energy_lo, energy_hi, band)
+    m = band_mask(energy_lo, energy_hi, band)
     F = np.asarray(F)[..., m]
     Fhat = np.asarray(Fhat)[..., m]
     return np.linalg.norm(Fhat - F, axis=-1) / np.maximum(np.linalg.norm(F, axis=-1), 1e-300)
@@ -44,7 +45,7 @@ def refolded_chi2(S, R, Fhat, sigma) -> np.ndarray:
 
 def band_flux_error(F, Fhat, energy_lo, energy_hi, band) -> np.ndarray:
     """Relative error of the photon flux in ``band`` (sum over its bins)."""
-    m = _band(energy_lo, energy_hi, band)
+    m = band_mask(energy_lo, energy_hi, band)
     a = np.asarray(F)[..., m].sum(axis=-1)
     b = np.asarray(Fhat)[..., m].sum(axis=-1)
     return (b - a) / np.maximum(np.abs(a), 1e-300)

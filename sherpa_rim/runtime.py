@@ -25,7 +25,7 @@ from .errors import MissingDependencyError, ModelFileError
 log = logging.getLogger(__name__)
 
 __all__ = ["models_dir", "read_manifest", "available_providers", "ModelSession",
-           "open_model", "sha256_file", "onnxruntime_distributions"]
+           "open_model", "shared", "sha256_file", "onnxruntime_distributions"]
 
 
 def models_dir() -> pathlib.Path:
@@ -191,3 +191,16 @@ def _smoke(ms: ModelSession):
         if list(out[k].shape) != list(shp):
             raise ModelFileError(f"model {ms.name!r}: output {k} has shape {list(out[k].shape)}, "
                                  f"expected {shp}; the file and manifest are mismatched")
+
+
+_SHARED: Dict[tuple, object] = {}
+
+
+def shared(factory, name: str, providers: Optional[Sequence[str]] = None):
+    """One ``factory(name, providers=providers)`` per process (e.g. a
+    :class:`~sherpa_rim.rim.deconvolver.RIMDeconvolver`): a model's ONNX Runtime session is
+    opened once and reused by every call that asks for the same model and providers."""
+    key = (factory, name, tuple(providers or ()))
+    if key not in _SHARED:
+        _SHARED[key] = factory(name, providers=providers)
+    return _SHARED[key]

@@ -7,7 +7,7 @@ import pytest
 
 logging.getLogger("sherpa").setLevel(logging.ERROR)
 
-from sherpa_rim.library import ResponseLibrary, shared_data_dir  # noqa: E402
+from sherpa_rim.response.library import ResponseLibrary, shared_data_dir  # noqa: E402
 
 SHARED = shared_data_dir()
 

@@ -42,13 +42,13 @@ def test_simulate_command_writes_a_set_and_prints_the_rate(tmp_path):
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-1500:]
     assert "spectra/s" in r.stdout
-    from sherpa_rim.simulate import read_set
+    from sherpa_rim.sim import read_set
     data, rs, meta = read_set(tmp_path, "test")
     assert data["S"].shape == (300, rs.grid.n_channels) and meta["config"]["seed"] == 3
 
 
 def test_estimate_command_json(tmp_path):
-    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.response.library import sherpa_data_dir
     pha = str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits")
     r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "estimate", pha, "--json"],
                        capture_output=True, text=True, timeout=300)
@@ -60,7 +60,7 @@ def test_estimate_command_json(tmp_path):
 
 
 def test_spi_command_runs_and_reports(tmp_path):
-    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.response.library import sherpa_data_dir
     pha = str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits")
     out = tmp_path / "run.h5"
     r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "spi", pha, "--particles", "5",

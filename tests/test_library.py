@@ -1,7 +1,7 @@
 """The response library over ../shared/data/chandra and Sherpa's shipped sets."""
 import pytest
 
-from sherpa_rim.library import ResponseLibrary
+from sherpa_rim.response.library import ResponseLibrary
 
 
 def test_sherpa_shipped_sets_work_without_shared():

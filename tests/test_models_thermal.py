@@ -7,7 +7,7 @@ import pytest
 
 import sherpa_rim  # noqa: F401  (registers the models)
 from sherpa_rim.emission import cie as cie_mod
-from sherpa_rim.library import sherpa_data_dir
+from sherpa_rim.response.library import sherpa_data_dir
 
 
 def _pha():

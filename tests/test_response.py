@@ -11,7 +11,7 @@ from sherpa.astro.instrument import RSPModelPHA
 from sherpa.models.basic import Gauss1D, PowLaw1D
 
 from sherpa_rim.errors import DataError, ResponseError
-from sherpa_rim.library import ResponseLibrary, sherpa_data_dir
+from sherpa_rim.response.library import ResponseLibrary, sherpa_data_dir
 from sherpa_rim.response import CanonicalGrid, dense_rmf, load_response, rebin_matrix
 
 LIB = ResponseLibrary.default()

@@ -82,7 +82,7 @@ def test_missing_onnxruntime_names_the_fix(monkeypatch):
 
 
 def test_wrong_grid_is_refused():
-    from sherpa_rim.deconvolution import RIMDeconvolver
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
     dec = RIMDeconvolver()
     with pytest.raises(GridError, match="expects"):
         dec.run(np.ones((1, 100)), np.ones((100, 50)), np.ones((1, 100)))
@@ -106,14 +106,14 @@ def test_torch_and_onnxruntime_agree(name):
         mod = RIMExport(net).eval()
         ex = example_inputs_rim(cfg, batch=4, seed=123)
     elif entry["kind"] == "param":
-        from training.amortised import ParamNet
+        from training.params import ParamNet
         from training.export import example_inputs_rim
         from training.rim import RIMConfig
         mod = ParamNet(**ck["model_config"])
         mod.load_state_dict(ck["model"])
         ex = example_inputs_rim(RIMConfig(), batch=4, seed=123)
     else:
-        from training.amortised import DAE
+        from training.dae import DAE
         mod = DAE(**ck["model_config"])
         mod.load_state_dict(ck["model"])
         g = torch.Generator().manual_seed(123)
@@ -137,7 +137,7 @@ def test_torch_and_onnxruntime_agree(name):
 # --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def heldout():
-    from sherpa_rim.simulate import SimConfig, build_response_sets, simulate
+    from sherpa_rim.sim import SimConfig, build_response_sets, simulate
     sets = build_response_sets(n_total=1000, seed=0)
     test = sets["test"]
     data = simulate(SimConfig(n=48, split="test", seed=3, snr_range=(50, 50)), test)
@@ -146,7 +146,7 @@ def heldout():
 
 def test_rim_beats_tikhonov_on_heldout_responses(heldout):
     from sherpa_rim import baselines, metrics
-    from sherpa_rim.deconvolution import RIMDeconvolver
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
     test, d = heldout
     R = test.matrices[d["response_index"]]
     dec = RIMDeconvolver()
@@ -165,7 +165,7 @@ def test_data_consistency_step_restores_the_fe_l_flux(heldout):
     """The shipped deconvolver (network + data-consistency step) measures the 0.7-1.3 keV
     Fe-L flux better than the bare network on held-out spectra, and not worse overall."""
     from sherpa_rim import metrics
-    from sherpa_rim.deconvolution import RIMDeconvolver
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
     test, d = heldout
     R = test.matrices[d["response_index"]]
     dec = RIMDeconvolver()
@@ -186,7 +186,8 @@ def test_data_consistency_step_restores_the_fe_l_flux(heldout):
 def test_data_consistency_fixed_point_tilt_and_ignored_channels(heldout, statistic):
     """Noise-free data of F itself leave F unchanged; a smooth tilt of F is taken out;
     ignored channels (sigma = IGNORED_SIGMA) have no influence."""
-    from sherpa_rim.deconvolution import IGNORED_SIGMA, data_consistency
+    from sherpa_rim.observation import IGNORED_SIGMA
+    from sherpa_rim.rim.consistency import data_consistency
     test, d = heldout
     g = test.grid
     R = test.matrices[d["response_index"][:4]].astype(float)
@@ -214,8 +215,9 @@ def test_data_consistency_fixed_point_tilt_and_ignored_channels(heldout, statist
 def test_deconvolve_powerlaw_is_flagged_outside_prior():
     """A non-thermal (power-law, Gamma = 1.7) spectrum with many counts: the RIM cannot
     refold it and says so."""
-    from sherpa_rim.deconvolution import RIMDeconvolver, prepare_observation
-    from sherpa_rim.library import sherpa_data_dir
+    from sherpa_rim.observation import prepare_observation
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
+    from sherpa_rim.response.library import sherpa_data_dir
     from sherpa_rim.response import load_response
     rsp = load_response(pha=sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
     e = rsp.energy_mid()
@@ -253,9 +255,9 @@ def test_dae_response_channel_twin_and_needs_response(heldout):
     without the Galactic column), and a DAE that takes the response and the column refuses
     to run without them (the errors name the fix)."""
     torch = pytest.importorskip("torch")
-    from sherpa_rim.amortised import GapFiller, dae_log_area_np
+    from sherpa_rim.amortised.dae import GapFiller, dae_log_area_np
     from sherpa_rim.errors import DataError
-    from training.amortised import dae_log_area, galactic_transmission
+    from training.dae import dae_log_area, galactic_transmission
     test, d = heldout
     g = test.grid
     R = test.matrices[d["response_index"][:3]].astype(np.float32)
@@ -285,7 +287,7 @@ def test_dae_response_channel_twin_and_needs_response(heldout):
 @pytest.fixture(scope="module")
 def absorbed_heldout():
     """Poisson spectra (2e3-1e5 counts) through test ObsIDs, Galactic nH 0-2e21."""
-    from sherpa_rim.simulate import SimConfig, build_response_sets, simulate
+    from sherpa_rim.sim import SimConfig, build_response_sets, simulate
     test = build_response_sets(n_total=1000, seed=0)["test"]
     data = simulate(SimConfig(n=64, split="test", seed=8, noise="poisson", counts_range=(2e3, 1e5),
                               nH_range=(0.0, 0.2)), test)
@@ -297,7 +299,8 @@ def test_dae_fill_of_a_soft_gap_on_heldout_responses(absorbed_heldout):
     within 15 % (median; measured 7 %: the first DAE, blind to the response, missed by ~45 %,
     the one blind to the column by ~15-20 %), and the column helps: told nH = 0 it misses by
     42 %."""
-    from sherpa_rim.amortised import GapFiller
+    from sherpa_rim.amortised.dae import GapFiller
+
     test, d = absorbed_heldout
     g = test.grid
     c = 0.5 * (g.channel_lo + g.channel_hi)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sherpa_rim
-from sherpa_rim.library import sherpa_data_dir
+from sherpa_rim.response.library import sherpa_data_dir
 
 SHERPA_PHA = str(sherpa_data_dir() / "acisf07867_000N001_r0002_pha3.fits")
 
@@ -54,7 +54,7 @@ def test_session_script_rimspec_fit_plot_save_replay(clean_session, shared_dir, 
     import matplotlib
     matplotlib.use("Agg")
     ui = clean_session
-    from sherpa_rim.library import ResponseLibrary
+    from sherpa_rim.response.library import ResponseLibrary
     pair = ResponseLibrary.from_manifest(shared_dir)["sherpa__acisf04938_000N002_r0043_arf3"]
     ui.load_pha(1, str(pair.pha))
     ui.load_arf(1, str(pair.arf))        # the header names the archive files, not these copies
@@ -156,7 +156,7 @@ def test_several_datasets_and_wavelength_analysis(clean_session):
 def test_rim_prior_with_levmar_neldermead_and_draws(clean_session):
     """The prior statistic works with LevMar (the prior terms are part of the per-bin
     vector), NelderMead and get_draws."""
-    from sherpa_rim.prior import RIMPriorChi2, RIMPriorCStat
+    from sherpa_rim.stats import RIMPriorChi2, RIMPriorCStat
     ui = clean_session
     _fake_group(ui, expo=20e3, seed=5)
     ui.group_counts(1, 15)
@@ -188,7 +188,7 @@ def test_rim_prior_with_levmar_neldermead_and_draws(clean_session):
 def test_rim_prior_is_the_calibrated_band_prior(clean_session):
     """The RIM prior is d^T C^-1 d over the calibrated bands inside the noticed range, with
     the calibration class of the data set's counts; bands outside the range are left out."""
-    from sherpa_rim.prior import RIMPriorCStat, band_prior_terms
+    from sherpa_rim.stats import RIMPriorCStat, band_prior_terms
     from sherpa_rim.runtime import read_manifest
     ui = clean_session
     src = _cie_fit_setup(ui, expo=20e3, seed=2, band=(0.8, 7.0), start=(2.0, 0.6, 1.5e-3))
@@ -213,7 +213,7 @@ def test_network_prior_statistics(clean_session):
     """cstat/chi2 plus the parameter network's Gaussian on ln kT, abundance and redshift
     (thawed ones only): the value is checked term by term, LevMar sees the terms in fvec,
     and a low-count fit lands between the plain fit and the network's estimate."""
-    from sherpa_rim.prior import NetworkPriorChi2, NetworkPriorCStat
+    from sherpa_rim.stats import NetworkPriorChi2, NetworkPriorCStat
     ui = clean_session
     src = _cie_fit_setup(ui, expo=3e3, seed=4, band=(0.5, 7.0), start=(2.0, 1.0, 2e-3))
     src.Abundanc.thaw()
@@ -247,8 +247,8 @@ def test_network_prior_statistics(clean_session):
 def test_real_chandra_spectra_deconvolve_and_report(clean_session, shared_dir):
     """Every real spectrum with a response runs; the quasar 3C 273 is flagged as outside the
     thermal training prior."""
-    from sherpa_rim.deconvolution import deconvolve_files
-    from sherpa_rim.library import ResponseLibrary
+    from sherpa_rim.rim.deconvolver import deconvolve_files
+    from sherpa_rim.response.library import ResponseLibrary
     lib = ResponseLibrary.from_manifest(shared_dir)
     reports = {}
     for p in lib:
@@ -290,14 +290,14 @@ def test_demo_runs_and_refuses_to_overwrite(tmp_path):
     # its absorbed thermal group is inside the training prior (the Galactic column is read
     # from the source's absorber; sessions 1-2 flagged it because the check ignored it)
     assert s["rim"]["in_prior"], s["rim"]
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="--clobber"):
         run(out=tmp_path)
 
 
 def test_out_of_prior_check_holds_the_galactic_column(clean_session):
     """An absorbed group (nH 1e21, 16k counts) is thermal: with its Galactic column (read from
     the source's absorber, or given) the check passes; told there is none, it cannot be."""
-    from sherpa_rim.deconvolution import galactic_column
+    from sherpa_rim.observation import galactic_column
     ui = clean_session
     truth = _fake_absorbed_group(ui, seed=1)
     ui.notice(0.5, 7.0)
@@ -324,8 +324,8 @@ def test_guess_sets_start_values_close_to_truth(clean_session):
 def test_fill_missing_flags_and_reconstructs_an_ignored_band(clean_session):
     """An absorbed group with 0.3-0.7 keV ignored: the gap is flagged and refilled with the
     right number of counts, the Galactic column read from the source's absorber."""
-    from sherpa_rim.amortised import galactic_transmission_np
-    from sherpa_rim.deconvolution import observation_from_session
+    from sherpa_rim.amortised.dae import galactic_transmission_np
+    from sherpa_rim.observation import observation_from_session
     ui = clean_session
     truth = _fake_absorbed_group(ui, seed=10)
     ui.notice(0.7, 7.0)                              # 0.3-0.7 keV ignored

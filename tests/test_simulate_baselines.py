@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from sherpa_rim import baselines, metrics
-from sherpa_rim.simulate import (RIM_GRID, SimConfig, build_response_sets, read_set, simulate,
-                                 split_groups, write_set)
+from sherpa_rim.response.grid import RIM_GRID
+from sherpa_rim.sim import (SimConfig, build_response_sets, read_set, simulate, split_groups,
+                            write_set)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sherpa_rim  # noqa: F401
-from sherpa_rim.library import sherpa_data_dir
+from sherpa_rim.response.library import sherpa_data_dir
 from sherpa_rim.spi.likelihood import SpectralData, SpectralLikelihood
 from sherpa_rim.spi.sampler import rhat, run_spi
 
@@ -166,7 +166,7 @@ def test_spi_sherpa_model_plots_and_folds(clean_session):
 @pytest.fixture(scope="module")
 def small_double_cluster():
     from sherpa_rim.response import load_response
-    from sherpa_rim.spi.spatial import simulate_double_cluster
+    from sherpa_rim.spi.paper import simulate_double_cluster
     rsp = load_response(pha=_pha())
     ev, truth = simulate_double_cluster(rsp, n_photons=30_000, seed=2)
     return rsp, ev, truth
@@ -184,7 +184,9 @@ def test_adaptive_bins_hold_at_most_n(small_double_cluster):
 
 
 def test_spatial_spi_recovers_double_cluster(small_double_cluster, tmp_path):
-    from sherpa_rim.spi.spatial import run_spatial_spi, true_maps, write_maps
+    from sherpa_rim.spi.maps import write_maps
+    from sherpa_rim.spi.paper import true_maps
+    from sherpa_rim.spi.spatial import run_spatial_spi
     rsp, ev, truth = small_double_cluster
     res = run_spatial_spi(ev, rsp, n_particles=80, n_sweeps=240, redshift=0.2, nH=0.04,
                           max_counts=60, seed=0)

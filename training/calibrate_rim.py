@@ -2,7 +2,7 @@
 
     python -m training.calibrate_rim [--n 4000] [--name rim_default]
 
-The RIM prior (:mod:`sherpa_rim.prior`) compares a fitted model with the RIM
+The RIM prior (:mod:`sherpa_rim.stats`) compares a fitted model with the RIM
 reconstruction in a few broad energy bands. Its width must be the RIM's real
 error, not the spread of its output under Poisson resampling: at low counts the
 network leans on its training prior and that bias dominates. So the shipped
@@ -24,7 +24,10 @@ import pathlib
 
 import numpy as np
 
-from sherpa_rim.simulate import SimConfig, build_response_sets, simulate
+from sherpa_rim.rim.deconvolver import RIMDeconvolver
+from sherpa_rim.runtime import models_dir
+from sherpa_rim.sim import SimConfig, build_response_sets, simulate
+from sherpa_rim.stats import band_matrix
 
 # eight bands, log-spaced over 0.5-7 keV (Fe-L in the 2nd-3rd, Fe-K in the last)
 BAND_EDGES = tuple(float(x) for x in np.round(np.geomspace(0.5, 7.0, 9), 4))
@@ -33,9 +36,6 @@ COUNT_EDGES = (0.0, 300.0, 1000.0, 3000.0, 1e4, 3e4, 1e5, np.inf)
 
 
 def calibrate(n: int = 4000, seed: int = 31, name: str = "rim_default", shrink: float = 0.05):
-    from sherpa_rim.deconvolution import RIMDeconvolver
-    from sherpa_rim.prior import band_matrix
-
     sets = build_response_sets(n_total=1000, seed=0)
     rs = sets["val"]
     cfg = SimConfig(n=n, split="val", seed=seed, noise="poisson", counts_range=(1e2, 3e5),
@@ -69,7 +69,6 @@ def calibrate(n: int = 4000, seed: int = 31, name: str = "rim_default", shrink: 
 
 
 def main(argv=None):
-    from sherpa_rim.runtime import models_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4000)

@@ -1,6 +1,6 @@
-"""Training sets for the networks, generated with sherpa_rim.simulate (numpy only).
+"""Training sets for the networks, generated with sherpa_rim.sim (numpy only).
 
-The real responses enter as :class:`sherpa_rim.simulate.BaseComponents` (an npz
+The real responses enter as :class:`sherpa_rim.sim.responses.BaseComponents` (an npz
 written by ``python -m training.data --base OUT``, which needs Sherpa to read
 the FITS files); everything after that runs without Sherpa, e.g. on a GPU
 machine.
@@ -8,14 +8,12 @@ machine.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import pathlib
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 
-from sherpa_rim.simulate import (BaseComponents, SimConfig, base_components, build_response_sets,
+from sherpa_rim.sim import (BaseComponents, SimConfig, base_components, build_response_sets,
                                  simulate)
 
 log = logging.getLogger(__name__)

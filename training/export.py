@@ -1,6 +1,8 @@
 """Export a trained network to ONNX, check torch/ONNX Runtime parity, update the manifest.
 
     python -m training.export rim runs/rim_gpu/best.pt --name rim_default
+    python -m training.export param runs/param_gpu/best.pt
+    python -m training.export dae runs/dae_gpu/best.pt
 
 One graph with inputs S (B, C), R (B, C, E), sigma (B, C), the T steps unrolled,
 weights inside the file (``external_data=False``), exported on the CPU.
@@ -9,21 +11,22 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import pathlib
 import warnings
 
 import numpy as np
 import torch
+from torch import nn
+
+from sherpa_rim.response.grid import RIM_GRID
+from sherpa_rim.runtime import sha256_file
+
+from .dae import DAE
+from .params import PARAMS, ParamNet
+from .rim import RIM, RIMConfig, RIMExport
 
 MODELS = pathlib.Path(__file__).resolve().parent.parent / "onnx_models"
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    h.update(pathlib.Path(path).read_bytes())
-    return h.hexdigest()
 
 
 def export_module(module, example, path, input_names, output_names, dynamic_batch=True,
@@ -83,7 +86,6 @@ def update_manifest(name, entry, folder=MODELS):
 
 def example_inputs_rim(cfg, batch=3, seed=0):
     """Seeded, physically shaped inputs (a blurred response, positive spectra)."""
-    from sherpa_rim.simulate import RIM_GRID
     g = torch.Generator().manual_seed(seed)
     C, E = cfg.n_channels, cfg.n_energy
     c = torch.tensor(0.5 * (RIM_GRID.channel_lo + RIM_GRID.channel_hi), dtype=torch.float32)
@@ -100,10 +102,6 @@ def example_inputs_rim(cfg, batch=3, seed=0):
 
 
 def export_rim(ckpt, name="rim_default", folder=MODELS, held_out=None, notes=""):
-    from sherpa_rim.simulate import RIM_GRID
-
-    from .rim import RIM, RIMConfig, RIMExport
-
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     cfg = RIMConfig(**ck["model_config"])
     rim = RIM(cfg)
@@ -118,7 +116,7 @@ def export_rim(ckpt, name="rim_default", folder=MODELS, held_out=None, notes="")
     hist = ck.get("history", [])
     entry = {
         "file": path.name,
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
         "kind": "rim",
         "description": f"Recurrent Inference Machine, {cfg.steps} unrolled steps, "
                        f"conv-GRU U-net ({cfg.c1}/{cfg.c2} channels)",
@@ -151,7 +149,75 @@ def save_weights(ck, path):
     """The weights (no optimiser state) beside the ONNX file, for the torch parity test."""
     keep = {k: ck[k] for k in ("model", "model_config", "calibration", "step") if k in ck}
     torch.save(keep, path)
-    return {"file": pathlib.Path(path).name, "sha256": _sha256(path)}
+    return {"file": pathlib.Path(path).name, "sha256": sha256_file(path)}
+
+
+class _DAEExport(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, y, mask, log_area=None):
+        return self.net(y, mask, log_area)
+
+
+def export_amortised(kind, ckpt, name=None, folder=None):
+    """Export a parameter network (``kind='param'``) or DAE (``'dae'``) checkpoint."""
+    folder = pathlib.Path(folder or MODELS)
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    g = torch.Generator().manual_seed(0)
+    C, E = RIM_GRID.n_channels, RIM_GRID.n_energy
+    if kind == "param":
+        net = ParamNet(**ck["model_config"])
+        net.load_state_dict(ck["model"])
+        ex = example_inputs_rim(RIMConfig(n_energy=E, n_channels=C))
+        names_in, names_out = ["S", "R", "sigma"], ["param_mean", "param_logsd"]
+        name = name or "param_default"
+        extra = {"calibration": ck["calibration"], "params": list(PARAMS),
+                 "held_out_metrics": {"validation": ck["val"]},
+                 "smoke_shapes": {"S": [2, C], "R": [2, C, E], "sigma": [2, C]},
+                 "smoke_out_shapes": {"param_mean": [2, len(PARAMS)]},
+                 "description": "parameter network: Gaussian mean/log-sd of log kT, abundance, "
+                                "redshift, log flux"}
+    else:
+        net = DAE(**ck["model_config"])
+        net.load_state_dict(ck["model"])
+        net = _DAEExport(net)
+        y = torch.rand(3, C, generator=g) * 3
+        m = (torch.rand(3, C, generator=g) > 0.2).float()
+        if net.net.area_input:
+            la = torch.randn(3, C, generator=g)
+            ex = (y, m, la)
+            names_in = ["y_obs", "obs_mask", "log_area"]
+        else:
+            ex = (y, m)
+            names_in = ["y_obs", "obs_mask"]
+        names_out = ["y_full"]
+        name = name or "dae_default"
+        extra = {"smoke_shapes": {k: [2, C] for k in names_in},
+                 "smoke_out_shapes": {"y_full": [2, C]},
+                 "held_out_metrics": {"validation": ck.get("val")},
+                 "description": "denoising autoencoder: log(1+S/s) with gaps, mask and the log relative "
+                                "channel response" + (" through the Galactic column (area_nH: the "
+                                "runtime needs nH)" if net.net.area_nH else "") + " -> log(1+RF/s)"}
+    path = folder / f"{name}.onnx"
+    how = export_module(net, ex, path, names_in, names_out)
+    worst = parity(net, ex, path, names_in)
+    if worst > 1e-4:
+        raise RuntimeError(f"torch and ONNX Runtime differ by {worst:.2e}")
+    entry = {"file": path.name, "sha256": sha256_file(path), "kind": kind, "inputs": names_in,
+             "outputs": names_out, "grid": RIM_GRID.to_dict(), "model_config": ck["model_config"],
+             "training": {"config": ck["config"], "steps": ck["step"]}, "exporter": how,
+             "parity_max_rel_diff": worst, "torch_version": torch.__version__,
+             "n_parameters": int(sum(p.numel() for p in net.parameters())),
+             "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             "reproduce": f"python -m training.amortised {kind} --config "
+                          f"{ck['config'].get('config_file', f'training/configs/{kind}_gpu.json')} "
+                          f"--base runs/base.npz && python -m training.export {kind} <out>/best.pt",
+             **extra}
+    entry["weights"] = save_weights(ck, folder / f"{name}.pt")
+    update_manifest(name, entry, folder)
+    return entry
 
 
 def main(argv=None):
@@ -164,8 +230,7 @@ def main(argv=None):
     if args.kind == "rim":
         e = export_rim(args.checkpoint, args.name or "rim_default", pathlib.Path(args.folder))
     else:
-        from . import amortised
-        e = amortised.export(args.kind, args.checkpoint, args.name, pathlib.Path(args.folder))
+        e = export_amortised(args.kind, args.checkpoint, args.name, pathlib.Path(args.folder))
     print(json.dumps({k: e[k] for k in ("file", "sha256", "exporter", "parity_max_rel_diff")}, indent=1))
 
 

@@ -153,7 +153,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(res, indent=1))
         return
-    print(f"seed experiment: 10,000 power laws, 128 bins 0.3-7 keV, MLP 128-64-64-32-32-2")
+    print("seed experiment: 10,000 power laws, 128 bins 0.3-7 keV, MLP 128-64-64-32-32-2")
     print(f"test MSE on normalised (Gamma, z): {res['test_mse']:.2e}   published: {PUBLISHED_MSE:.1e}   "
           f"ratio {res['test_mse'] / PUBLISHED_MSE:.2f}  ({res['train_seconds']:.0f} s training)")
     print(f"{'input':26s} {'MAE Gamma':>10s} {'MAE z':>8s}")

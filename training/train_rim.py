@@ -16,9 +16,11 @@ import time
 import numpy as np
 import torch
 
-from sherpa_rim.simulate import RIM_GRID, BaseComponents, base_components
+from sherpa_rim.response.grid import RIM_GRID
+from sherpa_rim.sim.responses import BaseComponents, base_components
 
 from .data import make_split
+from .loop import TimeCosine
 from .rim import RIM, RIMConfig, rim_loss
 
 log = logging.getLogger("training.rim")
@@ -58,37 +60,6 @@ def _tensors(data, device):
     t["ridx"] = torch.as_tensor(data["response_index"].astype(np.int64), device=device)
     t["R"] = torch.as_tensor(np.asarray(data["R"], np.float32), device=device)
     return t
-
-
-class TimeCosine:
-    """Warm-up then cosine decay of the learning rate over whichever ends first:
-    ``max_steps`` steps or ``max_minutes`` of wall time (so a time-limited run still anneals)."""
-
-    def __init__(self, opt, lr, max_steps, max_minutes, warmup=0.04):
-        self.opt, self.lr, self.max_steps, self.max_s = opt, lr, max_steps, max_minutes * 60.0
-        self.warmup = warmup
-        self.t0 = time.time()
-        self.step_n = 0
-        self.elapsed0 = 0.0
-
-    def progress(self):
-        return min(1.0, max(self.step_n / self.max_steps,
-                            (self.elapsed0 + time.time() - self.t0) / self.max_s))
-
-    def step(self):
-        self.step_n += 1
-        p = self.progress()
-        f = p / self.warmup if p < self.warmup else 0.5 * (1 + np.cos(np.pi * (p - self.warmup) / (1 - self.warmup)))
-        for g in self.opt.param_groups:
-            g["lr"] = self.lr * max(f, 0.02)
-
-    def state_dict(self):
-        return {"step_n": self.step_n, "elapsed": self.elapsed0 + time.time() - self.t0}
-
-    def load_state_dict(self, d):
-        self.step_n = d["step_n"]
-        self.elapsed0 = d["elapsed"]
-        self.t0 = time.time()
 
 
 def band_weights(grid=RIM_GRID):

@@ -7,13 +7,14 @@ The effective cross-section per hydrogen atom of a gas with solar abundances
 
 over 14 ranges from 0.03 to 10 keV (Morrison & McCammon 1983, ApJ 270, 119,
 Table 2); above 10 keV the last range is continued. The transmission is
-exp(-N_H sigma(E)), averaged over each bin by Simpson's rule.
+exp(-N_H sigma(E)), averaged over each bin by Simpson's rule (or taken at the bin
+centre, the simulator's rule: :func:`transmission`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mm83_cross_section", "transmission", "grid_transmission"]
+__all__ = ["mm83_cross_section", "transmission"]
 
 # lower edge (keV), c0, c1, c2
 _MM83 = np.array([
@@ -45,21 +46,26 @@ def mm83_cross_section(energy) -> np.ndarray:
     return (c0 + c1 * e + c2 * e * e) * e ** -3 * 1e-24
 
 
-def grid_transmission(nh_1e22, e_lo, e_hi) -> np.ndarray:
-    """The simulator's per-bin rule: exp(-N_H sigma) at each bin's geometric centre, for one
-    column or several (``nh_1e22`` scalar or (B,), units of 1e22 cm^-2) -> (B, n_bins). The
-    training sets, the DAE's response input and the benchmarks all use this rule."""
-    nh = np.atleast_1d(np.asarray(nh_1e22, float)) * 1e22
-    sig = mm83_cross_section(np.sqrt(np.asarray(e_lo, float) * np.asarray(e_hi, float)))
-    return np.exp(-nh[:, None] * sig[None, :])
+def transmission(nh_1e22, e_lo, e_hi, rule: str = "simpson") -> np.ndarray:
+    """Transmission exp(-N_H sigma(E)) per energy bin for a column ``nh_1e22`` (units of
+    1e22 cm^-2; a scalar gives (n_bins,), an array of columns (..., n_bins)).
 
+    ``rule`` says how each bin is represented:
 
-def transmission(nh_1e22, e_lo, e_hi) -> np.ndarray:
-    """Bin-averaged transmission for a column ``nh_1e22`` (units of 1e22 cm^-2)."""
+    * ``"simpson"`` (the Sherpa model ``mmabs``, fits, SPI templates): the bin average
+      by Simpson's rule over its edges and midpoint;
+    * ``"centre"`` (the simulator, the DAE's response input, the amortised benchmark):
+      the value at the bin's geometric centre. The shipped networks were trained with
+      this rule, so the run-time features that mirror training keep it.
+    """
     e_lo = np.asarray(e_lo, float)
     e_hi = np.asarray(e_hi, float)
-    nh = float(nh_1e22) * 1e22
-    if nh == 0:
+    nh = np.asarray(nh_1e22, float)[..., None] * 1e22
+    if rule == "centre":
+        return np.exp(-nh * mm83_cross_section(np.sqrt(e_lo * e_hi)))
+    if rule != "simpson":
+        raise ValueError(f"rule must be 'simpson' or 'centre', not {rule!r}")
+    if nh.ndim == 1 and nh[0] == 0:
         return np.ones_like(e_lo)
     mid = 0.5 * (e_lo + e_hi)
     t = [np.exp(-nh * mm83_cross_section(np.maximum(x, 0.03))) for x in (e_lo, mid, e_hi)]

@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import MissingDependencyError
+from ..response.grid import HC_KEV_A, bin_integral
 from .abundances import ELEMENTS, solar
 from .cie import spectrum as _chianti_spectrum
 
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ChiantiBackend", "XSApecBackend", "AtomDBBackend", "get_backend"]
 
-HC_KEV_A = 12.398419843320026
 
 
 class ChiantiBackend:
@@ -146,8 +146,7 @@ class AtomDBBackend:
             for ee, cv in ((ec, cc), (ep, pc)):
                 if ee.size < 2:
                     continue
-                cum = np.concatenate([[0.0], np.cumsum(0.5 * (cv[1:] + cv[:-1]) * np.diff(ee))])
-                out += f * (np.interp(e_hi * zf, ee, cum) - np.interp(e_lo * zf, ee, cum))
+                out += f * bin_integral(ee, 0.5 * (cv[1:] + cv[:-1]) * np.diff(ee), e_lo * zf, e_hi * zf)
         return out
 
     def spectrum(self, kT, abundance, redshift, norm, e_lo, e_hi):

@@ -28,10 +28,11 @@ import json
 import logging
 import pathlib
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
+from ..response.grid import bin_integral
 from .abundances import ELEMENTS, SYMBOLS, solar
 
 log = logging.getLogger(__name__)
@@ -142,10 +143,7 @@ class CIETable:
         if e_lo.size == 0:
             return out
         if continuum:
-            cells = self.continuum_cells(kT, w_el)
-            cum = np.concatenate([[0.0], np.cumsum(cells)])
-            out += (np.interp(e_hi * zf, self.cont_energy, cum)
-                    - np.interp(e_lo * zf, self.cont_energy, cum))
+            out += bin_integral(self.cont_energy, self.continuum_cells(kT, w_el), e_lo * zf, e_hi * zf)
         if lines:
             eps = self.line_emissivity(kT) * w_el[self.line_elem]
             e_obs = self.line_energy / zf

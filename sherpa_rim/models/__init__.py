@@ -1,25 +1,30 @@
-"""Sherpa model classes (thin: parameters + ``calc`` delegating to pure functions)."""
+"""Sherpa model classes (thin: parameters + ``calc`` delegating to pure functions).
+
+``MODEL_CLASSES`` is the one list of what ``import sherpa_rim`` registers with the
+``sherpa.astro.ui`` session (``cie``, ``vcie``, ``mmabs``, ``rimspec``, ``spi``).
+"""
 from __future__ import annotations
 
-import logging
+from .absorption import MMAbs
+from .rim import RIMSpec
+from .spi import SPI
+from .thermal import CIE, VCIE, get_abund, set_abund
 
-log = logging.getLogger(__name__)
+__all__ = ["MODEL_CLASSES", "register", "CIE", "VCIE", "MMAbs", "RIMSpec", "SPI",
+           "set_abund", "get_abund"]
+
+MODEL_CLASSES = (CIE, VCIE, MMAbs, RIMSpec, SPI)
 
 _REGISTERED = False
 
 
 def register() -> None:
-    """Add sherpa_rim's model types to the ``sherpa.astro.ui`` session."""
+    """Add sherpa_rim's model types to the ``sherpa.astro.ui`` session (idempotent)."""
     global _REGISTERED
     if _REGISTERED:
         return
     from sherpa.astro import ui
 
-    for cls in _model_classes():
+    for cls in MODEL_CLASSES:
         ui.add_model(cls)
     _REGISTERED = True
-
-
-def _model_classes():
-    from .thermal import _all
-    return list(_all())

@@ -18,6 +18,10 @@ from sherpa.models.model import RegriddableModel1D
 from sherpa.models.parameter import Parameter
 from sherpa.utils.err import ModelErr
 
+from ..observation import find_component
+from ..response.grid import bin_integral, energy_bins
+from ..rim.deconvolver import deconvolve
+
 log = logging.getLogger(__name__)
 
 __all__ = ["RIMSpec"]
@@ -56,7 +60,7 @@ class RIMSpec(RegriddableModel1D):
                 src = ui.get_source(i)
             except Exception:     # noqa: BLE001 - a data set without a source
                 continue
-            if _contains(src, self):
+            if find_component(src, lambda m: m is self) is not None:
                 hits.append(i)
         if len(hits) == 1:
             return hits[0]
@@ -68,7 +72,6 @@ class RIMSpec(RegriddableModel1D):
 
     def result(self, id=None):
         """The DeconvolutionResult behind the model (computed on first use)."""
-        from ..deconvolution import deconvolve
         id = self._find_id() if id is None else id
         if id not in self._result:
             log.info("%s: deconvolving data set %s", self.name, id)
@@ -81,30 +84,12 @@ class RIMSpec(RegriddableModel1D):
                            "provides one)")
         norm, gain = p
         res = self.result()
-        lo = np.asarray(lo, float)
-        hi = np.asarray(hi, float)
-        if lo.size > 1 and lo[0] > lo[-1]:                  # wavelength grid (Angstrom)
-            lo, hi = 12.398419843320026 / hi, 12.398419843320026 / lo
+        lo, hi = energy_bins(lo, hi)
         edges = np.concatenate([res.energy_lo, res.energy_hi[-1:]])
-        cum = np.concatenate([[0.0], np.cumsum(res.flux)])
         f = 1.0 + gain
-        vals = np.interp(hi * f, edges, cum) - np.interp(lo * f, edges, cum)
-        return norm * vals
+        return norm * bin_integral(edges, res.flux, lo * f, hi * f)
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_result"] = {}
         return state
-
-
-def _contains(expr, target) -> bool:
-    stack = [expr]
-    while stack:
-        m = stack.pop()
-        if m is target:
-            return True
-        stack.extend(getattr(m, "parts", ()))
-        inner = getattr(m, "model", None)
-        if inner is not None:
-            stack.append(inner)
-    return False

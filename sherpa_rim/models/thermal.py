@@ -1,8 +1,7 @@
-"""Sherpa model classes for thermal plasma emission and absorption.
+"""Sherpa model classes for thermal plasma emission.
 
 ``cie`` and ``vcie`` follow XSPEC's ``apec``/``vapec`` parameters and
-normalisation; ``mmabs`` is Morrison & McCammon (1983) photoelectric
-absorption (XSPEC's ``wabs``). Each ``calc`` delegates to a pure function in
+normalisation. Each ``calc`` delegates to a pure function in
 :mod:`sherpa_rim.emission`.
 """
 from __future__ import annotations
@@ -11,16 +10,17 @@ import logging
 from collections import OrderedDict
 
 import numpy as np
-from sherpa.models.model import ArithmeticModel, RegriddableModel1D
+from sherpa.models.model import RegriddableModel1D
 from sherpa.models.parameter import Parameter
 from sherpa.utils.err import ModelErr
 
-from ..emission import absorption, cie
+from ..emission import cie
 from ..emission.abundances import SYMBOLS, available_tables
+from ..response.grid import energy_bins
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CIE", "VCIE", "MMAbs", "set_abund", "get_abund"]
+__all__ = ["CIE", "VCIE", "set_abund", "get_abund"]
 
 _ABUND = {"table": "angr"}
 
@@ -82,13 +82,7 @@ class _Thermal(RegriddableModel1D):
             v = cache.get(k)
             if v is not None:
                 return v.copy()
-        lo = np.asarray(lo, float)
-        hi = np.asarray(hi, float)
-        flip = lo.size > 1 and lo[0] > lo[-1]
-        if flip or np.any(hi < lo):
-            # a wavelength grid (Angstrom): convert to keV bins
-            lo, hi = 12.398419843320026 / np.asarray(hi), 12.398419843320026 / np.asarray(lo)
-        v = fn(lo, hi)
+        v = fn(*energy_bins(lo, hi))
         if getattr(self, "_use_caching", True):
             cache.put(k, v.copy())
         return v
@@ -155,33 +149,3 @@ class VCIE(_Thermal):
         return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
             kT, 1.0, z, norm, a, b, abund_table=_ABUND["table"], elements=elems,
             line_binning="linear"))
-
-
-class MMAbs(ArithmeticModel):
-    """Photoelectric absorption, Morrison & McCammon (1983) cross-sections (XSPEC ``wabs``).
-
-    Parameters
-    ----------
-    nH : equivalent hydrogen column, 1e22 cm^-2.
-    """
-
-    def __init__(self, name="mmabs"):
-        self.nH = Parameter(name, "nH", 0.01, min=0.0, max=1e5, hard_min=0.0, hard_max=1e6,
-                            units="10^22 atoms / cm^2")
-        ArithmeticModel.__init__(self, name, (self.nH,))
-
-    def calc(self, p, lo, hi=None, *args, **kwargs):
-        lo = np.asarray(lo, float)
-        hi = lo if hi is None else np.asarray(hi, float)
-        if lo.size > 1 and lo[0] > lo[-1]:
-            lo, hi = 12.398419843320026 / hi, 12.398419843320026 / lo
-        return absorption.transmission(p[0], lo, hi)
-
-
-def _all():
-    from .rim import RIMSpec
-    from .spi import SPI
-    return (CIE, VCIE, MMAbs, RIMSpec, SPI)
-
-
-MODEL_CLASSES = (CIE, VCIE, MMAbs)

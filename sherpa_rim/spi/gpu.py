@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MissingDependencyError
-from .likelihood import TRUNC, SpectralLikelihood
+from .likelihood import TRUNC, SpectralLikelihood, log_posterior
 
 __all__ = ["TorchLikelihood"]
 
@@ -99,10 +99,4 @@ class TorchLikelihood:
         return st.cpu().numpy()
 
     def __call__(self, X):
-        X = np.atleast_2d(X)
-        lp = self.lik.log_prior(X)
-        out = np.full(X.shape[0], -np.inf)
-        ok = np.isfinite(lp)
-        if np.any(ok):
-            out[ok] = -0.5 * self.stat(X[ok]) + lp[ok]
-        return out, self.lik.blobs(X)
+        return log_posterior(self, X)

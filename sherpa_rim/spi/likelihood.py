@@ -19,11 +19,12 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DataError
+from ..response.ogip import load_response
 from .templates import TemplateGrid, make_templates, node_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SpectralData", "SpectralLikelihood", "cstat"]
+__all__ = ["SpectralData", "SpectralLikelihood", "cstat", "log_posterior"]
 
 TRUNC = 1e-25        # Sherpa's default truncation value for the model
 
@@ -35,6 +36,18 @@ def cstat(data, model):
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(d > 0, d * (np.log(d) - np.log(m)), 0.0)
     return 2.0 * np.sum(m - d + term, axis=-1)
+
+
+def log_posterior(lik, X):
+    """log posterior = -stat/2 + log prior, and label-invariant blobs, for walkers X of a
+    likelihood ``lik`` (anything with ``log_prior``, ``stat`` and ``blobs``)."""
+    X = np.atleast_2d(X)
+    lp = lik.log_prior(X)
+    out = np.full(X.shape[0], -np.inf)
+    ok = np.isfinite(lp)
+    if np.any(ok):
+        out[ok] = -0.5 * lik.stat(X[ok]) + lp[ok]
+    return out, lik.blobs(X)
 
 
 @dataclass
@@ -55,8 +68,6 @@ class SpectralData:
     @classmethod
     def from_session(cls, id=1, stat: Optional[str] = None) -> "SpectralData":
         from sherpa.astro import ui
-
-        from ..response import load_response
 
         d = ui.get_data(id)
         rsp = load_response(id=id)
@@ -185,14 +196,7 @@ class SpectralLikelihood:
         return self.data.statistic(self.expected(X))
 
     def __call__(self, X):
-        """log posterior = -stat/2 + log prior, and label-invariant blobs, for walkers X."""
-        X = np.atleast_2d(X)
-        lp = self.log_prior(X)
-        out = np.full(X.shape[0], -np.inf)
-        ok = np.isfinite(lp)
-        if np.any(ok):
-            out[ok] = -0.5 * self.stat(X[ok]) + lp[ok]
-        return out, self.blobs(X)
+        return log_posterior(self, X)
 
     # -- label-invariant summaries ---------------------------------------------
     EM_EDGES = np.array([0.08, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 11.0, 16.0])

@@ -7,13 +7,13 @@ backend that resumes without losing samples, and convergence diagnostics.
 from __future__ import annotations
 
 import logging
-import pathlib
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..observation import find_component
 from .likelihood import SpectralData, SpectralLikelihood
 from .moves import ParticleSweepMove
 
@@ -230,19 +230,16 @@ def run_spi(id=1, n_particles: int = 100, n_steps: int = 500, n_walkers: int = 1
 
 
 def _session_globals(id):
+    """(redshift, nH) of the data set's ``spi`` component, or (0, 0) without one."""
+    from sherpa.astro import ui
+    from sherpa.utils.err import IdentifierErr, ModelErr
+
     try:
-        from sherpa.astro import ui
         src = ui.get_source(id)
-    except Exception:     # noqa: BLE001
+    except (IdentifierErr, ModelErr):
         return 0.0, 0.0
-    z, nh = 0.0, 0.0
-    stack = [src]
-    while stack:
-        m = stack.pop()
-        if type(m).__name__.lower() == "spi":
-            z, nh = float(m.redshift.val), float(m.nH.val)
-        stack.extend(getattr(m, "parts", ()))
-    return z, nh
+    m = find_component(src, lambda c: type(c).__name__.lower() == "spi")
+    return (0.0, 0.0) if m is None else (float(m.redshift.val), float(m.nH.val))
 
 
 def _save_scales(path, e, move):

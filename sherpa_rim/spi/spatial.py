@@ -1,4 +1,5 @@
-"""Spatial-spectral SPI on event lists (x, y, energy), and temperature maps.
+"""Spatial-spectral SPI on event lists (x, y, energy), and temperature maps
+(:mod:`.maps` writes them; :mod:`.paper` simulates the paper's double cluster).
 
 Particles carry a sky position (x, y, arcsec), a Gaussian width s (arcsec) and
 a spectrum (ln kT, abundance, log10 L). The instrument: the dense response of
@@ -25,20 +26,20 @@ luminosity scale.
 from __future__ import annotations
 
 import logging
-import pathlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 import numpy as np
 from scipy.special import erf, gammaln
 
+from ..response.grid import bin_integral
 from .templates import make_templates
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EventList", "adaptive_bins", "Bins", "SpatialModel", "run_spatial_spi",
-           "simulate_double_cluster", "SpatialResult", "gaussian_psf", "beta_model_events"]
+           "SpatialResult", "gaussian_psf", "psf_from_image"]
 
 SQ2 = np.sqrt(2.0)
 
@@ -124,14 +125,11 @@ class SpatialModel:
         self.bins = bins
         t = make_templates(rsp.energy_lo, rsp.energy_hi, redshift, nH, n_nodes, kT_range)
         folded = t.fold(rsp.matrix * rsp.exposure)               # (K, channels) counts per unit L
-        clo, chi = rsp.channel_lo, rsp.channel_hi
-        cum_l = np.concatenate([np.zeros((t.log_kT.size, 1)), np.cumsum(folded.light, 1)], 1)
-        cum_m = np.concatenate([np.zeros((t.log_kT.size, 1)), np.cumsum(folded.metal, 1)], 1)
-        edges = np.concatenate([clo, chi[-1:]])
+        edges = np.concatenate([rsp.channel_lo, rsp.channel_hi[-1:]])
         e0, e1 = bins.lo[:, 2], bins.hi[:, 2]
         # per bin, per node: template counts in the bin's energy range
-        self.Tl = (np.array([np.interp(e1, edges, c) - np.interp(e0, edges, c) for c in cum_l])).T
-        self.Tm = (np.array([np.interp(e1, edges, c) - np.interp(e0, edges, c) for c in cum_m])).T
+        self.Tl = bin_integral(edges, folded.light, e0, e1).T
+        self.Tm = bin_integral(edges, folded.metal, e0, e1).T
         self.nodes = t.log_kT
         self.kT_range = kT_range
         self.psf2 = psf(0.5 * (e0 + e1)) ** 2
@@ -141,7 +139,6 @@ class SpatialModel:
             cy = 0.5 * (bins.lo[:, 1] + bins.hi[:, 1])
             area_frac = exposure_map(cx, cy)
         self.expo = np.asarray(area_frac, float) * np.ones(len(bins))
-        self.full_energy = (np.interp(edges[-1], edges, cum_l[0]),)
 
     def contribution(self, p):
         """Expected counts in every bin from one particle p = (x, y, ln s, ln kT, Z, log10 L)."""
@@ -321,132 +318,3 @@ def run_spatial_spi(events: EventList, rsp, n_particles: int = 300, n_sweeps: in
     secs = time.perf_counter() - t0
     return SpatialResult(np.array(kept), np.array(lnL), float(np.mean(acc[burn:] or acc)), secs,
                          len(bins), mode, {"burn": burn, "particles": P})
-
-
-# ---------------------------------------------------------------------------
-# The paper's test case
-# ---------------------------------------------------------------------------
-def beta_model_events(n, rc, beta, center, r_max, rng):
-    """Positions (arcsec) drawn from a projected beta model truncated at r_max."""
-    a = 3 * beta - 0.5
-    U = (r_max / rc) ** 2
-    u = rng.random(n)
-    if abs(a - 1.0) < 1e-9:
-        q = np.expm1(u * np.log1p(U))
-    else:
-        q = (1 - u * (1 - (1 + U) ** (1 - a))) ** (1.0 / (1 - a)) - 1
-    r = rc * np.sqrt(q)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    return center[0] + r * np.cos(phi), center[1] + r * np.sin(phi)
-
-
-def simulate_double_cluster(rsp, n_photons: int = 155_000, seed: int = 0, psf=None,
-                            separation: float = 60.0, r_max: float = 120.0,
-                            fraction_hot: float = 0.4):
-    """Peterson et al. (2007): two beta-model clusters 1' apart (kT 3 and 6 keV, Z 0.5,
-    z 0.2, nH 4e20; beta 0.7, rc 40" and beta 0.5, rc 15") through a real response
-    and a Chandra-like PSF. Returns the events and the truth."""
-    from ..emission import spectrum
-    from ..emission.absorption import transmission
-
-    rng = np.random.default_rng(seed)
-    psf = gaussian_psf() if psf is None else psf
-    comps = [dict(kT=3.0, beta=0.7, rc=40.0, center=(-separation / 2, 0.0), frac=1 - fraction_hot),
-             dict(kT=6.0, beta=0.5, rc=15.0, center=(separation / 2, 0.0), frac=fraction_hot)]
-    xs, ys, es, tags = [], [], [], []
-    edges = np.concatenate([rsp.channel_lo, rsp.channel_hi[-1:]])
-    for k, c in enumerate(comps):
-        m = int(round(n_photons * c["frac"]))
-        f = spectrum(c["kT"], 0.5, 0.2, 1.0, rsp.energy_lo, rsp.energy_hi)
-        f = f * transmission(0.04, rsp.energy_lo, rsp.energy_hi)
-        cnt = rsp.matrix @ f
-        p = np.clip(cnt, 0, None) / cnt.sum()
-        ch = rng.choice(cnt.size, m, p=p)
-        e = rng.uniform(edges[ch], edges[ch + 1])
-        x, y = beta_model_events(m, c["rc"], c["beta"], c["center"], r_max, rng)
-        s = psf(e)
-        xs.append(x + rng.normal(0, 1, m) * s)
-        ys.append(y + rng.normal(0, 1, m) * s)
-        es.append(e)
-        tags.append(np.full(m, k))
-    ev = EventList(np.concatenate(xs), np.concatenate(ys), np.concatenate(es))
-    truth = {"components": comps, "tags": np.concatenate(tags), "redshift": 0.2, "nH": 0.04,
-             "abundance": 0.5}
-    return ev, truth
-
-
-def true_maps(truth, extent, npix=64, r_max=120.0, n=400_000, seed=1):
-    """The input's luminosity and luminosity-weighted kT maps (no PSF), by Monte Carlo."""
-    rng = np.random.default_rng(seed)
-    (x0, x1), (y0, y1) = extent
-    xe = np.linspace(x0, x1, npix + 1)
-    ye = np.linspace(y0, y1, npix + 1)
-    lum = np.zeros((npix, npix))
-    tw = np.zeros((npix, npix))
-    for c in truth["components"]:
-        m = int(n * c["frac"])
-        x, y = beta_model_events(m, c["rc"], c["beta"], c["center"], r_max, rng)
-        h = np.histogram2d(y, x, bins=[ye, xe])[0] * (c["frac"] / max(m, 1))
-        lum += h
-        tw += h * c["kT"]
-    return lum, tw / np.maximum(lum, 1e-300), xe, ye
-
-
-def write_maps(maps: dict, folder, prefix="spi", ra=0.0, dec=0.0, overwrite=False) -> List[pathlib.Path]:
-    """FITS images with a TAN WCS (arcsec pixels) and PNGs of every map."""
-    from astropy.io import fits
-    from astropy.wcs import WCS
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    xe, ye = maps["x_edges"], maps["y_edges"]
-    pix = (xe[1] - xe[0])
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = [ra, dec]
-    w.wcs.crpix = [(-xe[0]) / pix + 0.5, (-ye[0]) / pix + 0.5]
-    w.wcs.cdelt = [-pix / 3600.0, pix / 3600.0]
-    w.wcs.cunit = ["deg", "deg"]
-    out = []
-    items = {"luminosity": maps["luminosity"], "kT": maps["kT"], "kT_lo": maps["kT_lo"],
-             "kT_hi": maps["kT_hi"]}
-    for j, band in enumerate(maps["kT_bands"]):
-        items[f"lum_kT_{band[0]:g}_{band[1]:g}"] = maps["bands"][j]
-    for name, img in items.items():
-        p = folder / f"{prefix}_{name}.fits"
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass overwrite=True")
-        h = fits.PrimaryHDU(np.asarray(img, np.float32), header=w.to_header())
-        h.header["BUNIT"] = "keV" if name.startswith("kT") else "counts (model)"
-        h.header["CREATOR"] = "sherpa_rim.spi"
-        h.writeto(p, overwrite=overwrite)
-        out.append(p)
-    fig, axs = plt.subplots(2, 3, figsize=(11, 7))
-    ext = [xe[0], xe[-1], ye[0], ye[-1]]
-    panels = [("luminosity", "median luminosity", "viridis"), ("kT", "L-weighted kT (keV)", "inferno"),
-              ("kT_lo", "kT 16 %", "inferno"), ("kT_hi", "kT 84 %", "inferno")]
-    for ax, (k, title, cmap) in zip(axs.ravel(), panels):
-        img = items[k]
-        if k == "luminosity":
-            im = ax.imshow(np.log10(np.maximum(img, img.max() * 1e-4)), origin="lower", extent=ext, cmap=cmap)
-        else:
-            lum = items["luminosity"]
-            im = ax.imshow(np.where(lum > lum.max() * 1e-3, img, np.nan), origin="lower", extent=ext,
-                           cmap=cmap, vmin=0, vmax=np.nanpercentile(items["kT_hi"], 99))
-        ax.set_title(title, fontsize=9)
-        plt.colorbar(im, ax=ax, fraction=0.046)
-    if "rgb" in maps:
-        axs[1, 1].imshow(maps["rgb"], origin="lower", extent=ext)
-        axs[1, 1].set_title("RGB: kT < 2 (blue), 2-4.5 (green), > 4.5 keV (red)", fontsize=8)
-    axs[1, 2].axis("off")
-    for ax in axs.ravel():
-        ax.set_xlabel("arcsec")
-    fig.tight_layout()
-    p = folder / f"{prefix}_maps.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    out.append(p)
-    return out

@@ -1,6 +1,6 @@
 """A RIM prior for conventional fits: Sherpa statistics with -2 ln prior added.
 
-    from sherpa_rim.prior import RIMPriorChi2, RIMPriorCStat
+    from sherpa_rim.stats import RIMPriorChi2, RIMPriorCStat
     set_stat(RIMPriorChi2(id=1))          # works with LevMar (the prior is in the per-bin vector)
     set_stat(RIMPriorCStat(id=1))         # cstat + prior, for NelderMead / MonCar / get_draws
 
@@ -14,9 +14,9 @@ where mu and C are the mean and covariance of ln(true / RIM) band fluxes measure
 on simulated spectra through the *validation* responses, for the data set's class
 of total counts (``training/calibrate_rim.py``, stored in the model's manifest).
 So the prior is as wide as the RIM's real error, bias at low counts included,
-not the spread of its output under resampling (session 1 used that, per energy
-bin, and the prior pulled fits *away* from the truth: it trusted a reconstruction
-that leans on its training prior at low counts, 200 times over).
+not the spread of its output under resampling (a per-bin prior of that width pulls
+fits *away* from the truth: it trusts a reconstruction that leans on its training
+prior at low counts, 200 times over).
 
 Caveat: the reconstruction is computed from the same counts as the fit statistic,
 so data and prior are not independent; what the prior adds is the RIM's learned
@@ -31,7 +31,11 @@ import logging
 import numpy as np
 from sherpa.stats import Chi2DataVar, CStat
 
+from .amortised.params import estimate, thermal_component
 from .errors import ModelFileError
+from .metrics import band_mask
+from .rim.deconvolver import deconvolve
+from .runtime import models_dir, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,7 @@ __all__ = ["RIMPriorChi2", "RIMPriorCStat", "band_matrix", "band_prior_terms", "
 def band_matrix(energy_lo, energy_hi, edges) -> np.ndarray:
     """(n_bands, n_energy) 0/1 matrix: which energy bins (by midpoint) sum into which band
     (the same bin-to-band rule as :mod:`sherpa_rim.metrics`)."""
-    from .metrics import _band
-    return np.stack([_band(energy_lo, energy_hi, (a, b)) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
+    return np.stack([band_mask(energy_lo, energy_hi, (a, b)) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
 
 
 def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, band_hi):
@@ -75,8 +78,6 @@ class _PriorTerms:
         self._terms = None
 
     def _setup(self):
-        from .deconvolution import deconvolve
-        from .runtime import models_dir, read_manifest
         if self._res is None:
             self._res = deconvolve(id=self.prior_id)
         res = self._res
@@ -160,8 +161,8 @@ class _NetworkPriorTerms:
     def _setup_net(self):
         from sherpa.astro import ui
 
-        from .amortised import _find_thermal, estimate
-        comp = self.component if self.component is not None else _find_thermal(ui.get_source(self.prior_id))
+        comp = (self.component if self.component is not None
+                else thermal_component(ui.get_source(self.prior_id)))
         if comp is None:
             raise ValueError(f"data set {self.prior_id!r} has no cie/vcie/xsapec component; "
                              "pass component= to the statistic")

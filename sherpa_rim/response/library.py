@@ -12,7 +12,7 @@ Two sources:
 
 Examples
 --------
->>> from sherpa_rim.library import ResponseLibrary
+>>> from sherpa_rim.response.library import ResponseLibrary
 >>> lib = ResponseLibrary.default()
 >>> [p.key for p in lib.pairs][:3]                      # doctest: +SKIP
 """
@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .response import _spectrum_header
+from .ogip import load_response, spectrum_header
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ class ResponsePair:
     extra: Dict[str, str] = field(default_factory=dict)
 
     def load(self, **kwargs):
-        """The dense :class:`~sherpa_rim.response.Response` of this pair."""
-        from .response import load_response
+        """The dense :class:`~sherpa_rim.response.matrix.Response` of this pair."""
         with_pha = kwargs.pop("with_pha", True)
         if self.pha is not None and with_pha:
             return load_response(pha=self.pha, arf=self.arf, rmf=self.rmf, **kwargs)
@@ -200,7 +199,7 @@ class ResponseLibrary:
         prefix_of = {n: n.split("__", 1)[0] for n in by_name}
         for pha in phas:
             try:
-                hdr = _spectrum_header(pha)
+                hdr = spectrum_header(pha)
             except Exception:     # noqa: BLE001 - an unreadable PHA just gives no pairing
                 continue
             pre = prefix_of[pha.name]

@@ -1,0 +1,161 @@
+"""The parameter network at run time: kT, abundance, redshift and norm with calibrated
+intervals, and start values for a Sherpa fit.
+
+    est = estimate(id=1)                 # dict: kT, abundance, redshift, norm -> median, lo68...
+    guess(id=1)                          # sets the cie component's start values and soft limits
+
+The network works on the RIM's canonical grid (:mod:`sherpa_rim.observation`); ignored
+channels are filled by the DAE first (:func:`sherpa_rim.amortised.dae.fill_ignored`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict
+
+import numpy as np
+
+from ..emission import spectrum
+from ..observation import Observation, find_component, observation_from_session, prepare_observation
+from ..response.grid import CanonicalGrid
+from ..response.ogip import read_spectrum
+from ..runtime import open_model, shared
+from .dae import fill_ignored
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ParameterEstimator", "estimate", "estimate_files", "guess", "thermal_component",
+           "flux_scale", "PARAMS"]
+
+Z68, Z90 = 1.0, 1.6448536269514722
+PARAMS = ("log_kT", "abundance", "redshift", "log_flux")
+
+
+def flux_scale(S, R):
+    """The flux scale of the parameter network's inputs (total counts over total effective
+    area, per spectrum): the numpy twin of the scale in ``training.param.param_features``."""
+    eff = R.sum(1)
+    tot = np.clip(S, 0, None).sum(1, keepdims=True)
+    scale = np.maximum(tot / eff.sum(1, keepdims=True), 1e-30)
+    return scale
+
+
+class ParameterEstimator:
+    def __init__(self, name="param_default", providers=None, folder=None):
+        self.session = open_model(name, folder=folder, providers=providers)
+        self.entry = self.session.entry
+        self.grid = CanonicalGrid.from_dict(self.entry["grid"])
+        self.calibration = np.asarray(self.entry["calibration"], float)
+        self.name = name
+
+    def raw(self, obs_list):
+        """Network outputs. Ignored channels are filled by the DAE first (the network was
+        trained on whole 0.3-10 keV spectra)."""
+        filled = [np.where(o.noticed, o.S, fill_ignored(o)) for o in obs_list]
+        S = np.stack(filled).astype(np.float32)
+        R = np.stack([o.R for o in obs_list]).astype(np.float32)
+        sig = np.stack([np.where(o.noticed, o.sigma, np.sqrt(np.maximum(f, 1.0)))
+                        for o, f in zip(obs_list, filled)]).astype(np.float32)
+        out = self.session.run({"S": S, "R": R, "sigma": sig})
+        mean = out["param_mean"].astype(float)
+        sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]
+        return mean, sd, flux_scale(S.astype(float), R.astype(float))
+
+    def estimate(self, obs: Observation) -> Dict[str, Dict[str, float]]:
+        return self.estimate_many([obs])[0]
+
+    def estimate_many(self, obs_list):
+        mean, sd, scale = self.raw(obs_list)
+        results = []
+        for k, obs in enumerate(obs_list):
+            m, s = mean[k], sd[k]
+            out = {}
+
+            def interval(mu, sig, fn=lambda x: x):
+                return {"median": float(fn(mu)), "lo68": float(fn(mu - Z68 * sig)),
+                        "hi68": float(fn(mu + Z68 * sig)), "lo90": float(fn(mu - Z90 * sig)),
+                        "hi90": float(fn(mu + Z90 * sig))}
+            out["kT"] = interval(m[0], s[0], np.exp)
+            out["abundance"] = interval(m[1], s[1])
+            out["redshift"] = interval(m[2], s[2])
+            # total photon flux (photons/cm^2/s in the grid's band) -> APEC norm at the median
+            # kT, abundance, redshift: norm = flux / sum(cie spectrum with norm = 1)
+            flux = lambda x: np.exp(x) * scale[k, 0]          # noqa: E731
+            kT = float(np.clip(np.exp(m[0]), 0.07, 21.0))
+            ab = float(np.clip(m[1], 0.0, 5.0))
+            z = float(np.clip(m[2], 0.0, 2.0))
+            unit = spectrum(kT, ab, z, 1.0, self.grid.energy_lo, self.grid.energy_hi).sum()
+            out["norm"] = interval(m[3], s[3], lambda x: flux(x) / unit)
+            results.append(out)
+        return results
+
+
+def estimate(id=1, model: str = "param_default"):
+    """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals)."""
+    est = shared(ParameterEstimator, model)
+    obs = observation_from_session(id, est.grid)
+    return est.estimate(obs)
+
+
+def estimate_files(pha, arf=None, rmf=None, model: str = "param_default"):
+    est = shared(ParameterEstimator, model)
+    pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
+    counts = np.asarray(pha_obj.counts, float)
+    return est.estimate(prepare_observation(rsp, counts, est.grid, name=str(pha)))
+
+
+def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,
+          freeze_redshift: bool = False):
+    """Set a ``cie``/``vcie``/``xsapec`` component's starting values from the network.
+
+    The component is the data set's source component of that type (or the one
+    named). With ``soft_limits`` its kT, abundance and redshift soft limits are
+    set to the 90 % interval widened by 2x (hard limits are never changed).
+    Returns the estimate.
+    """
+    from sherpa.astro import ui
+
+    est = estimate(id, model)
+    comp = component if component is not None else thermal_component(ui.get_source(id))
+    if comp is None:
+        raise ValueError(f"data set {id!r} has no cie/vcie/xsapec component in its source; "
+                         "set_source(id, xsphabs.gal * cie.src) first or pass component=")
+
+    def setp(par, key, lo_clip=None):
+        e = est[key]
+        v = float(np.clip(e["median"], par.hard_min, par.hard_max))
+        if soft_limits:
+            half = max(e["hi90"] - e["median"], e["median"] - e["lo90"]) * 2
+            lo = max(par.hard_min, v - half if lo_clip is None else max(lo_clip, v - half))
+            hi = min(par.hard_max, v + half)
+            if hi > lo:
+                par.set(val=v, min=lo, max=hi)
+                return
+        par.val = v
+
+    setp(comp.kT, "kT", lo_clip=0.0)
+    ab = getattr(comp, "Abundanc", None) or getattr(comp, "abundanc", None)
+    if ab is not None:
+        setp(ab, "abundance", lo_clip=0.0)
+    setp(comp.redshift, "redshift", lo_clip=0.0)
+    if freeze_redshift:
+        comp.redshift.freeze()
+    comp.norm.val = float(np.clip(est["norm"]["median"], comp.norm.hard_min, comp.norm.hard_max))
+    log.info("guess for %s: kT=%.3g Z=%.3g z=%.4g norm=%.3g", comp.name, comp.kT.val,
+             ab.val if ab is not None else np.nan, comp.redshift.val, comp.norm.val)
+    return est
+
+
+THERMAL_TYPES = ("cie", "vcie", "xsapec", "xsvapec")
+
+
+def _is_thermal(m) -> bool:
+    tname = type(m).__name__.lower()
+    return ((tname in THERMAL_TYPES or hasattr(m, "kT") and hasattr(m, "redshift"))
+            and hasattr(m, "kT") and hasattr(m, "norm"))
+
+
+def thermal_component(expr):
+    """The ``cie``/``vcie``/``xsapec``/``xsvapec`` (or kT-redshift-norm) component of a
+    source expression, or None."""
+    return find_component(expr, _is_thermal)
+

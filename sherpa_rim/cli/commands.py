@@ -1,0 +1,197 @@
+"""What each ``sherpa-rim`` sub-command does (the arguments are in :mod:`sherpa_rim.cli`)."""
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+
+from .. import runtime
+from ..amortised.params import estimate_files
+from ..demo import run as run_demo
+from ..emission import table_info
+from ..response.library import ResponseLibrary
+from ..rim.deconvolver import deconvolve_files
+from ..sim.responses import build_response_sets
+from ..sim.spectra import SimConfig, simulate, write_set
+from ..spi.sampler import run_spi
+
+__all__ = ["info", "responses", "simulate_set", "deconvolve", "estimate", "spi", "train", "demo"]
+
+
+def _versions() -> dict:
+    from importlib import metadata
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("sherpa_rim", "sherpa", "numpy", "scipy", "astropy", "emcee", "h5py",
+                 "matplotlib", "onnxruntime", "onnxruntime-gpu", "torch"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    try:
+        import sherpa.astro.xspec  # noqa: F401
+        out["xspec"] = "available"
+    except ImportError:
+        out["xspec"] = "not available (sherpa_rim's own cie model is used)"
+    return out
+
+
+def info(args) -> int:
+    info = {"versions": _versions()}
+    try:
+        info["onnxruntime_providers"] = runtime.available_providers()
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        info["onnxruntime_providers"] = f"unavailable: {exc}"
+    dists = runtime.onnxruntime_distributions()
+    info["onnxruntime_wheels"] = dists
+    man = runtime.read_manifest()
+    info["models_dir"] = str(runtime.models_dir())
+    info["models"] = {k: {kk: v.get(kk) for kk in ("file", "sha256", "kind", "description")}
+                      for k, v in man.get("models", {}).items()}
+    try:
+        info["emission_table"] = table_info()
+    except Exception as exc:  # noqa: BLE001
+        info["emission_table"] = f"unavailable: {exc}"
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    v = info["versions"]
+    print(f"sherpa_rim {v['sherpa_rim']}  (Python {v['python']}, {v['platform']})")
+    print("versions:")
+    for k, val in v.items():
+        if k not in ("python", "platform", "sherpa_rim"):
+            print(f"  {k:16s} {val if val is not None else '-'}")
+    print(f"ONNX Runtime providers: {info['onnxruntime_providers']}")
+    if len(dists) > 1:
+        print(f"WARNING: several ONNX Runtime wheels are installed ({', '.join(dists)}); the CPU "
+              "one shadows the GPU one: pip uninstall -y onnxruntime onnxruntime-gpu and "
+              "reinstall one of them")
+    print(f"shipped models ({info['models_dir']}):")
+    if not info["models"]:
+        print("  none")
+    for k, m in info["models"].items():
+        print(f"  {k:20s} {m.get('file')}  sha256 {str(m.get('sha256'))[:16]}...  {m.get('description') or ''}")
+    et = info["emission_table"]
+    if isinstance(et, dict):
+        print(f"emission table: {et.get('file')}  CHIANTI {et.get('chianti_version')}, "
+              f"fiasco {et.get('fiasco_version')}, {et.get('n_lines')} lines, "
+              f"kT {et.get('kT_range_keV')} keV")
+    else:
+        print(f"emission table: {et}")
+    return 0
+
+
+def responses(args) -> int:
+    print(ResponseLibrary.default().describe())
+    return 0
+
+
+def simulate_set(args) -> int:
+    cfg = SimConfig(n=args.n, split=args.split, seed=args.seed, noise=args.noise,
+                    two_temperature_fraction=args.two_temperature,
+                    nH_range=(0.0, args.nH_max))
+    t0 = time.perf_counter()
+    sets = build_response_sets(n_total=cfg.n_responses, seed=cfg.response_seed)
+    t1 = time.perf_counter()
+    data = simulate(cfg, sets[args.split], progress=True)
+    t2 = time.perf_counter()
+    paths = write_set(args.out, cfg, data, sets[args.split], overwrite=args.clobber)
+    t3 = time.perf_counter()
+    rate = args.n / (t2 - t1)
+    print(f"{args.n} {args.split} spectra ({args.noise} noise) on {len(sets[args.split])} "
+          f"held-apart responses -> {args.out} ({len(paths)} shards)")
+    print(f"responses {t1 - t0:.1f} s, simulation {t2 - t1:.1f} s ({rate:,.0f} spectra/s), "
+          f"writing {t3 - t2:.1f} s")
+    return 0
+
+
+def deconvolve(args) -> int:
+    out = pathlib.Path(args.out)
+    if out.exists() and not args.clobber:
+        print(f"sherpa-rim: error: {out} exists; pass --clobber to overwrite it", file=sys.stderr)
+        return 2
+    res = deconvolve_files(args.pha, arf=args.arf, rmf=args.rmf, bkg=args.bkg, model=args.model,
+                           n_samples=args.samples, nH=args.nH)
+    res.write(out, overwrite=args.clobber)
+    print(res.summary())
+    print(f"written {out}")
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig = res.plot()
+        fig.savefig(args.plot, dpi=110)
+        plt.close(fig)
+        print(f"written {args.plot}")
+    return 0
+
+
+def estimate(args) -> int:
+    rows = []
+    for pha in args.pha:
+        est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model)
+        if args.json:
+            print(json.dumps({"file": pha, **est}))
+        else:
+            rows.append((pha, est))
+    if not args.json:
+        for pha, est in rows:
+            print(pha)
+            for k in ("kT", "abundance", "redshift", "norm"):
+                e = est[k]
+                print(f"  {k:9s} {e['median']:.4g}  68%: [{e['lo68']:.4g}, {e['hi68']:.4g}]  "
+                      f"90%: [{e['lo90']:.4g}, {e['hi90']:.4g}]")
+    return 0
+
+
+def spi(args) -> int:
+    from sherpa.astro import ui
+
+    logging.getLogger("sherpa").setLevel(logging.WARNING)
+    ui.clean()
+    ui.load_pha("spi", args.pha)
+    if args.arf:
+        ui.load_arf("spi", args.arf)
+    if args.rmf:
+        ui.load_rmf("spi", args.rmf)
+    if ui.get_data("spi").subtracted:
+        ui.unsubtract("spi")
+    ui.notice_id("spi", *args.band)
+    ui.set_stat("wstat" if ui.get_data("spi").background_ids else "cstat")
+    res = run_spi(id="spi", n_particles=args.particles, n_steps=args.steps, n_walkers=args.walkers,
+                  n_ensembles=args.ensembles, out=args.out, seed=args.seed, progress=True,
+                  redshift=args.redshift, nH=args.nH)
+    print(res.report())
+    print(f"chains and blobs in {args.out}")
+    return 0
+
+
+def train(args) -> int:
+    root = pathlib.Path(__file__).resolve().parents[2]
+    if not (root / "training").is_dir():
+        print("sherpa-rim: error: training needs a source checkout (the training/ folder is not "
+              "installed with the package)", file=sys.stderr)
+        return 2
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("sherpa-rim: error: training needs PyTorch: pip install 'sherpa_rim[training]' "
+              "(torch==2.13.0)", file=sys.stderr)
+        return 2
+    cfg = args.config or str(root / "training" / "configs" / f"{args.what}_cpu.json")
+    if args.what == "rim":
+        cmd = [sys.executable, "-m", "training.train_rim", "--config", cfg]
+    else:
+        cmd = [sys.executable, "-m", "training.amortised", args.what, "--config", cfg]
+    cmd += [a for a in args.extra if a != "--"]
+    return subprocess.call(cmd, cwd=root)
+
+
+def demo(args) -> int:
+    res = run_demo(out=args.out, clobber=args.clobber, seed=args.seed)
+    print(res["text"])
+    print(f"\nwritten to {pathlib.Path(args.out).resolve()}")
+    return 0

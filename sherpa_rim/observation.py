@@ -1,0 +1,172 @@
+"""An observation on a model's canonical grid: counts, noise, background, notice filter
+and response, from a Sherpa data set or from files; and what the engines read from a
+session's source expression (the Galactic column, a component of a given type).
+
+    obs = observation_from_session(1, RIM_GRID)
+    obs.S, obs.sigma, obs.R, obs.noticed
+
+The response is regridded onto the grid and multiplied by the exposure (and AREASCAL),
+so that a flux F in photons/cm^2/s per energy bin gives expected counts R @ F. Channels
+the user ignored get no weight (noise ``IGNORED_SIGMA``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import DataError, GridError
+from .response.grid import RIM_GRID, CanonicalGrid, rebin_matrix
+from .response.matrix import Response
+from .response.ogip import load_response
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Observation", "IGNORED_SIGMA", "prepare_observation", "observation_from_session",
+           "background_scale", "scaled_background", "check_column", "galactic_column",
+           "GALACTIC_ABSORBERS", "find_component"]
+
+IGNORED_SIGMA = 1e6          # noise given to ignored channels: no information
+
+
+@dataclass
+class Observation:
+    """Data and response on a model's canonical grid (counts, cm^2 s)."""
+
+    S: np.ndarray            # counts per canonical channel (background subtracted)
+    sigma: np.ndarray        # their noise
+    R: np.ndarray            # (n_channels, n_energy) cm^2 s, exposure and AREASCAL included
+    noticed: np.ndarray      # bool per canonical channel
+    grid: CanonicalGrid
+    exposure: float
+    name: str = ""
+    background: Optional[np.ndarray] = None
+    counts_total: float = 0.0
+
+
+def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
+    """(old channels, canonical channels) weights splitting counts by EBOUNDS overlap."""
+    return rebin_matrix(rsp.channel_lo, rsp.channel_hi, grid.channel_lo, grid.channel_hi, "old")
+
+
+def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
+                        noticed: Optional[np.ndarray] = None,
+                        background: Optional[np.ndarray] = None, name: str = "") -> Observation:
+    """Counts (per original channel) and response onto ``grid``."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.shape != (rsp.n_channels,):
+        raise GridError(f"{counts.size} counts for a response with {rsp.n_channels} channels; "
+                        "the spectrum and response do not belong together")
+    if not np.all(np.isfinite(counts)):
+        raise DataError("NaN/inf counts; repair the spectrum or ignore those channels")
+    if np.any(counts < 0):
+        raise DataError("negative counts: give the source spectrum and its background "
+                        "separately (not a background-subtracted spectrum)")
+    q = _channel_map(rsp, grid)                                   # (old, new)
+    we = rebin_matrix(rsp.energy_lo, rsp.energy_hi, grid.energy_lo, grid.energy_hi, "new")
+    ascal = np.asarray(rsp.areascal, float)
+    mat = rsp.matrix * (ascal[:, None] if ascal.ndim else float(ascal))
+    R = q.T @ mat @ we * rsp.exposure
+    S = q.T @ counts
+    var = q.T @ np.maximum(counts, 0)
+    if background is not None:
+        b = q.T @ np.asarray(background, float)
+        S = S - b
+        var = var + b
+        bg = b
+    else:
+        bg = None
+    sigma = np.sqrt(np.maximum(var, 1.0))
+    if noticed is None:
+        nmask = np.ones(grid.n_channels, bool)
+    else:
+        frac = q.T @ np.asarray(noticed, float)                   # noticed fraction per new channel
+        cover = q.T @ np.ones(rsp.n_channels)
+        nmask = frac > 0.5 * np.maximum(cover, 1e-12)
+    covered = (q.sum(axis=0) > 0.5)
+    nmask &= covered
+    sigma = np.where(nmask, sigma, IGNORED_SIGMA)
+    S = np.where(nmask, S, 0.0)
+    if R.max() <= 0:
+        raise GridError("the response has no effective area on the model's energy grid "
+                        f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
+    return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
+                       name=name, background=bg, counts_total=float(counts.sum()))
+
+
+def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Observation:
+    """The data set's counts, background, notice filter and response on ``grid``."""
+    from sherpa.astro import ui
+
+    grid = RIM_GRID if grid is None else grid
+    rsp = load_response(id=id)
+    d = ui.get_data(id)
+    counts = np.asarray(d.counts, float)
+    # the notice filter on ungrouped channels (Sherpa keeps it per channel in .mask when grouped)
+    if d.mask is False:
+        raise DataError(f"every channel of data set {id!r} is ignored; notice a band first")
+    noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping and quality undone)
+    bkg = scaled_background(d)
+    name = str(d.name) if d.name and d.name != "faked" else f"data set {id}"
+    return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg, name=name)
+
+
+def background_scale(src, bkg_id=None):
+    """Per-channel factor that scales background ``bkg_id`` of a Sherpa ``DataPHA`` to the
+    source (exposure x BACKSCAL x AREASCAL ratios), as Sherpa's ``get_background_scale``
+    defines it (``units='counts'``, ungrouped)."""
+    bid = src.background_ids[0] if bkg_id is None else bkg_id
+    return np.asarray(src.get_background_scale(bid, units="counts", group=False), float)
+
+
+def scaled_background(src) -> Optional[np.ndarray]:
+    """The background counts of a ``DataPHA`` scaled to the source (per channel), or None
+    when it has no background."""
+    if not src.background_ids:
+        return None
+    # Sherpa's scale carries 1 / (number of backgrounds): the sum is their average
+    return sum(np.asarray(src.get_background(b).counts, float) * background_scale(src, b)
+               for b in src.background_ids)
+
+
+def find_component(expr, predicate: Callable) -> Optional[object]:
+    """The first component of a Sherpa model expression for which ``predicate(component)``
+    is true, walking products, sums (``parts``) and wrapped models (``model``, e.g. a
+    convolution or a response), or None."""
+    stack = [expr]
+    while stack:
+        m = stack.pop()
+        if predicate(m):
+            return m
+        stack.extend(getattr(m, "parts", ()))
+        inner = getattr(m, "model", None)
+        if inner is not None:
+            stack.append(inner)
+    return None
+
+
+def check_column(nH):
+    """A Galactic column (1e22 cm^-2; scalar or array) as given, or a DataError that says why."""
+    a = np.asarray(nH, float)
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise DataError(f"Galactic column nH = {nH} must be finite and >= 0 (1e22 cm^-2)")
+    return a
+
+
+GALACTIC_ABSORBERS = ("mmabs", "xsphabs", "xstbabs", "xswabs")      # redshift-0 absorbers
+
+
+def galactic_column(id=1) -> Optional[float]:
+    """nH (1e22 cm^-2) of the Galactic absorber in the data set's source expression, or None
+    when there is no source or no such component."""
+    from sherpa.astro import ui
+    from sherpa.utils.err import IdentifierErr, ModelErr
+
+    try:
+        src = ui.get_source(id)
+    except (IdentifierErr, ModelErr):
+        return None
+    gal = find_component(src, lambda m: type(m).__name__.lower() in GALACTIC_ABSORBERS)
+    return None if gal is None else float(gal.nH.val)

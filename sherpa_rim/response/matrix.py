@@ -1,0 +1,195 @@
+"""Dense instrument responses: the RMF x ARF matrix, folding and regridding.
+
+The networks and samplers of sherpa_rim work with a dense response matrix
+
+    R[c, e] = RMF(e -> c) * ARF(e)          [cm^2]
+
+with ``c`` the detector channel and ``e`` the model energy bin, so that the
+expected counts of a source with photon flux ``F_e`` (photons/cm^2/s in bin
+``e``) are
+
+    counts_c = exposure * AREASCAL_c * sum_e R[c, e] F_e ,
+
+exactly what Sherpa's ``get_response(id)(model)`` computes. Any response can be
+regridded onto a canonical grid (:mod:`sherpa_rim.response.grid`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional, Union
+
+import numpy as np
+
+from ..errors import GridError, ResponseError
+from .grid import CanonicalGrid, rebin_matrix
+
+__all__ = ["Response", "dense_rmf"]
+
+
+def dense_rmf(rmf) -> np.ndarray:
+    """The dense redistribution matrix (channels x energy bins) of a Sherpa RMF.
+
+    Handles several groups per energy row (N_GRP > 1) and any channel offset
+    (TLMIN of F_CHAN). Works on the arrays Sherpa reads (``n_grp`` per row,
+    ``f_chan``/``n_chan`` per group, ``matrix`` flattened).
+    """
+    n_grp = np.asarray(rmf.n_grp, dtype=np.int64)
+    f_chan = np.asarray(rmf.f_chan, dtype=np.int64)
+    n_chan = np.asarray(rmf.n_chan, dtype=np.int64)
+    values = np.asarray(rmf.matrix, dtype=float)
+    n_e = len(rmf.energ_lo)
+    nchan = int(rmf.detchans)
+    offset = int(getattr(rmf, "offset", 1))
+    if n_grp.size != n_e or n_grp.sum() != f_chan.size or f_chan.size != n_chan.size:
+        raise ResponseError(f"RMF {rmf.name!r}: N_GRP/F_CHAN/N_CHAN are inconsistent; "
+                            "the file is corrupt or not an OGIP RMF (regenerate it with mkacisrmf)")
+    if n_chan.sum() != values.size:
+        raise ResponseError(f"RMF {rmf.name!r}: MATRIX holds {values.size} values but N_CHAN "
+                            f"sums to {n_chan.sum()}; the file is corrupt (regenerate it)")
+    rows_g = np.repeat(np.arange(n_e), n_grp)              # energy row of each group
+    rows = np.repeat(rows_g, n_chan)                       # energy row of each value
+    starts = np.repeat(f_chan - offset, n_chan)
+    within = np.arange(values.size) - np.repeat(np.cumsum(n_chan) - n_chan, n_chan)
+    cols = starts + within
+    if cols.size and (cols.min() < 0 or cols.max() >= nchan):
+        raise ResponseError(f"RMF {rmf.name!r}: channel indices fall outside 0..DETCHANS-1; "
+                            "check TLMIN/TLMAX of F_CHAN (the file is corrupt)")
+    out = np.zeros((nchan, n_e))
+    np.add.at(out, (cols, rows), values)
+    return out
+
+
+@dataclass
+class Response:
+    """A dense instrument response.
+
+    Attributes
+    ----------
+    matrix : ndarray, shape (n_channels, n_energy)
+        RMF x ARF in cm^2 (counts per photon/cm^2, per second of exposure).
+    energy_lo, energy_hi : ndarray
+        Model energy bins (keV).
+    channel_lo, channel_hi : ndarray
+        Channel energy bounds (keV), EBOUNDS of the RMF.
+    channels : ndarray
+        Channel numbers (e.g. 1..1024 for ACIS PI).
+    exposure : float
+        Exposure time (s); 1 when unknown.
+    areascal : float or ndarray
+        AREASCAL of the spectrum (scalar or per channel).
+    """
+
+    matrix: np.ndarray
+    energy_lo: np.ndarray
+    energy_hi: np.ndarray
+    channel_lo: np.ndarray
+    channel_hi: np.ndarray
+    channels: np.ndarray
+    exposure: float = 1.0
+    areascal: Union[float, np.ndarray] = 1.0
+    name: str = ""
+    arf_name: Optional[str] = None
+    rmf_name: Optional[str] = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.matrix = np.asarray(self.matrix, dtype=float)
+        if self.matrix.shape != (self.channels.size, self.energy_lo.size):
+            raise ResponseError(f"response matrix has shape {self.matrix.shape}, expected "
+                                f"(channels={self.channels.size}, energy bins={self.energy_lo.size})")
+
+    # -- sizes ------------------------------------------------------------
+    @property
+    def n_channels(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_energy(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def effective_area(self) -> np.ndarray:
+        """Column sums of ``matrix`` (cm^2): the ARF times the RMF's in-band probability."""
+        return self.matrix.sum(axis=0)
+
+    @property
+    def grid(self) -> CanonicalGrid:
+        return CanonicalGrid(self.energy_lo, self.energy_hi, self.channel_lo, self.channel_hi)
+
+    # -- folding ----------------------------------------------------------
+    def fold(self, flux: np.ndarray, exposure: Optional[float] = None,
+             dtype=np.float64) -> np.ndarray:
+        """Expected counts per channel for photon fluxes per energy bin.
+
+        Parameters
+        ----------
+        flux : array, shape (..., n_energy)
+            Photon flux per model energy bin (photons/cm^2/s). Any leading
+            batch shape is allowed: a batch is one matrix product.
+        exposure : float, optional
+            Overrides the response's exposure (s).
+        dtype : numpy dtype
+            float32 halves the time for large batches.
+
+        Returns
+        -------
+        counts : array, shape (..., n_channels)
+        """
+        flux = np.asarray(flux)
+        if flux.shape[-1] != self.n_energy:
+            raise GridError(f"flux has {flux.shape[-1]} energy bins, the response "
+                            f"{self.n_energy}; evaluate the model on response.energy_lo/hi "
+                            "or regrid the response with .regrid()")
+        m = self.matrix if dtype == np.float64 else self._matrix_as(dtype)
+        expo = self.exposure if exposure is None else exposure
+        return (flux.astype(dtype, copy=False) @ m.T) * (expo * np.asarray(self.areascal))
+
+    def _matrix_as(self, dtype):
+        cache = self.meta.setdefault("_cast", {})
+        key = np.dtype(dtype).str
+        if key not in cache:
+            cache[key] = np.ascontiguousarray(self.matrix, dtype=dtype)
+        return cache[key]
+
+    # -- regridding ---------------------------------------------------------
+    def regrid(self, grid: Optional[CanonicalGrid] = None) -> "Response":
+        """This response on another grid, conserving probability.
+
+        Energy axis: each new bin's response is the average of the old bins'
+        response over it (exact for a spectrum flat within each bin).
+        Channel axis: a response with the canonical number of channels is
+        taken to be on the same (PI) channels; otherwise each old channel's
+        counts are split among the new channels by overlap of their energy
+        bounds (EBOUNDS), e.g. a 685-channel response onto 1024 PI channels.
+        Total counts are conserved wherever the new grid covers the old one.
+        """
+        grid = CanonicalGrid.acis() if grid is None else grid
+        we = rebin_matrix(self.energy_lo, self.energy_hi, grid.energy_lo, grid.energy_hi, "new")
+        m = self.matrix @ we                                # (old chan, new energy)
+        if self.n_channels == grid.n_channels:
+            qc = None
+            channels = self.channels
+        else:
+            qc = rebin_matrix(self.channel_lo, self.channel_hi,
+                              grid.channel_lo, grid.channel_hi, "old")   # (old, new)
+            m = qc.T @ m
+            channels = np.arange(1, grid.n_channels + 1)
+        areascal = self.areascal
+        if np.ndim(areascal) and qc is not None:
+            # fold a per-channel AREASCAL into the matrix before channel regridding
+            m = qc.T @ (self.matrix * np.asarray(areascal)[:, None]) @ we
+            areascal = 1.0
+        return replace(self, matrix=m, energy_lo=grid.energy_lo.copy(),
+                       energy_hi=grid.energy_hi.copy(), channel_lo=grid.channel_lo.copy(),
+                       channel_hi=grid.channel_hi.copy(), channels=channels,
+                       areascal=areascal, meta={**{k: v for k, v in self.meta.items()
+                                                   if k != "_cast"}, "regridded": True})
+
+    # -- conveniences -----------------------------------------------------
+    def energy_mid(self) -> np.ndarray:
+        return 0.5 * (self.energy_lo + self.energy_hi)
+
+    def __repr__(self):
+        return (f"Response({self.name or 'unnamed'}: {self.n_channels} channels x "
+                f"{self.n_energy} energy bins [{self.energy_lo[0]:.3g}-{self.energy_hi[-1]:.3g} keV], "
+                f"exposure={self.exposure:.6g} s)")
