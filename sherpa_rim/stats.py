@@ -2,7 +2,7 @@
 
     from sherpa_rim.stats import RIMPriorChi2, RIMPriorCStat
     set_stat(RIMPriorChi2(id=1))          # works with LevMar (the prior is in the per-bin vector)
-    set_stat(RIMPriorCStat(id=1))         # cstat + prior, for NelderMead / MonCar / get_draws
+    set_stat(RIMPriorCStat(id=1))         # cstat + prior (LevMar, NelderMead, MonCar, get_draws)
 
 The prior compares the *intrinsic* source model of data set ``id`` with the RIM
 reconstruction of the same data in eight broad bands (0.5-7 keV, log-spaced; only
@@ -111,15 +111,15 @@ class _PriorTerms:
 
 
 class _PlusPrior:
-    """calc_stat = the base statistic + |prior residuals|^2; the residuals are appended to the
-    per-bin vector (signed for chi^2, which LevMar squares itself; squared for cstat)."""
-
-    _signed = True
+    """calc_stat = the base statistic + |prior residuals|^2, and the residuals appended to the
+    per-bin vector. LevMar minimises the sum of squares of that vector: Sherpa's chi^2 vector
+    is (data - model) / sigma and its cstat vector is the square root of each bin's deviance,
+    so in both the prior residuals enter as they are and the sum of squares is calc_stat."""
 
     def calc_stat(self, data, model):
         stat, fvec = super().calc_stat(data, model)
         pr = self._prior()
-        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr if self._signed else pr ** 2])
+        return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr])
 
 
 class RIMPriorChi2(_PriorTerms, _PlusPrior, Chi2DataVar):
@@ -133,9 +133,7 @@ class RIMPriorChi2(_PriorTerms, _PlusPrior, Chi2DataVar):
 
 
 class RIMPriorCStat(_PriorTerms, _PlusPrior, CStat):
-    """cstat plus the RIM prior (NelderMead, MonCar, get_draws)."""
-
-    _signed = False
+    """cstat plus the RIM prior (LevMar, NelderMead, MonCar, get_draws)."""
 
     def __init__(self, id=1, weight=0.5, result=None, name="rimprior_cstat"):
         self._init_prior(id, weight, result)
@@ -201,9 +199,7 @@ class NetworkPriorChi2(_NetworkPriorTerms, _PlusPrior, Chi2DataVar):
 
 
 class NetworkPriorCStat(_NetworkPriorTerms, _PlusPrior, CStat):
-    """cstat plus the parameter network's density (NelderMead, MonCar, get_draws)."""
-
-    _signed = False
+    """cstat plus the parameter network's density (LevMar, NelderMead, MonCar, get_draws)."""
 
     def __init__(self, id=1, component=None, weight=1.0, model="param_default", name="netprior_cstat"):
         self._init_net(id, component, weight, model)
