@@ -10,12 +10,14 @@ channels are filled by the DAE first (:func:`sherpa_rim.amortised.dae.fill_ignor
 from __future__ import annotations
 
 import logging
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..emission import spectrum
-from ..observation import Observation, find_component, observation_from_session, prepare_observation
+from ..emission.absorption import transmission
+from ..observation import (Observation, check_column, find_component, galactic_column,
+                           observation_from_session, prepare_observation)
 from ..response.grid import CanonicalGrid
 from ..response.ogip import read_spectrum
 from ..runtime import open_model, shared
@@ -47,10 +49,12 @@ class ParameterEstimator:
         self.calibration = np.asarray(self.entry["calibration"], float)
         self.name = name
 
-    def raw(self, obs_list):
+    def raw(self, obs_list, nH=None):
         """Network outputs. Ignored channels are filled by the DAE first (the network was
-        trained on whole 0.3-10 keV spectra)."""
-        filled = [np.where(o.noticed, o.S, fill_ignored(o)) for o in obs_list]
+        trained on whole 0.3-10 keV spectra), told the Galactic column ``nH`` (1e22 cm^-2,
+        one per observation; 0 where not given)."""
+        cols = [0.0] * len(obs_list) if nH is None else list(np.broadcast_to(nH, len(obs_list)))
+        filled = [np.where(o.noticed, o.S, fill_ignored(o, c)) for o, c in zip(obs_list, cols)]
         S = np.stack(filled).astype(np.float32)
         R = np.stack([o.R for o in obs_list]).astype(np.float32)
         sig = np.stack([np.where(o.noticed, o.sigma, np.sqrt(np.maximum(f, 1.0)))
@@ -60,11 +64,18 @@ class ParameterEstimator:
         sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]
         return mean, sd, flux_scale(S.astype(float), R.astype(float))
 
-    def estimate(self, obs: Observation) -> Dict[str, Dict[str, float]]:
-        return self.estimate_many([obs])[0]
+    def estimate(self, obs: Observation, nH: float = 0.0) -> Dict[str, Dict[str, float]]:
+        return self.estimate_many([obs], [nH])[0]
 
-    def estimate_many(self, obs_list):
-        mean, sd, scale = self.raw(obs_list)
+    def estimate_many(self, obs_list, nH=None):
+        """Median and 68 / 90 % intervals of kT, abundance, redshift and norm per observation.
+
+        ``nH`` (1e22 cm^-2, one per observation, default 0) is the Galactic column of the
+        model the norm belongs to: the network measures the *absorbed* photon flux, and
+        ``norm`` is that flux over the flux of ``mmabs(nH) * cie(kT, Z, z, norm=1)``."""
+        cols = np.zeros(len(obs_list)) if nH is None else np.broadcast_to(
+            np.asarray(check_column(nH), float), (len(obs_list),))
+        mean, sd, scale = self.raw(obs_list, cols)
         results = []
         for k, obs in enumerate(obs_list):
             m, s = mean[k], sd[k]
@@ -77,44 +88,73 @@ class ParameterEstimator:
             out["kT"] = interval(m[0], s[0], np.exp)
             out["abundance"] = interval(m[1], s[1])
             out["redshift"] = interval(m[2], s[2])
-            # total photon flux (photons/cm^2/s in the grid's band) -> APEC norm at the median
-            # kT, abundance, redshift: norm = flux / sum(cie spectrum with norm = 1)
-            flux = lambda x: np.exp(x) * scale[k, 0]          # noqa: E731
-            kT = float(np.clip(np.exp(m[0]), 0.07, 21.0))
-            ab = float(np.clip(m[1], 0.0, 5.0))
-            z = float(np.clip(m[2], 0.0, 2.0))
-            unit = spectrum(kT, ab, z, 1.0, self.grid.energy_lo, self.grid.energy_hi).sum()
-            out["norm"] = interval(m[3], s[3], lambda x: flux(x) / unit)
+            # total photon flux (photons/cm^2/s in the grid's band, absorbed) -> APEC norm
+            # behind the column: ln norm = ln flux - ln U(ln kT, Z, z), U = sum(T cie(norm=1));
+            # its width adds the shape parameters' widths through dlnU (delta method)
+            lnU, grad = self._ln_unit(m[:3], cols[k])
+            s_norm = np.sqrt(s[3] ** 2 + float(np.sum((grad * s[:3]) ** 2)))
+            out["norm"] = interval(m[3] + np.log(scale[k, 0]) - lnU, s_norm, np.exp)
+            out["nH"] = float(cols[k])
             results.append(out)
         return results
 
 
-def estimate(id=1, model: str = "param_default"):
-    """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals)."""
+    def _ln_unit(self, shape, nH, step=(0.02, 0.02, 0.002)):
+        """ln of the photon flux on the grid of mmabs(nH) * cie(norm=1) at (ln kT, abundance,
+        redshift) = ``shape``, and its gradient in those three (central differences)."""
+        lo, hi = self.grid.energy_lo, self.grid.energy_hi
+        T = transmission(nH, lo, hi)
+
+        def lnU(v):
+            kT = float(np.clip(np.exp(v[0]), 0.07, 21.0))
+            ab = float(np.clip(v[1], 0.0, 5.0))
+            z = float(np.clip(v[2], 0.0, 2.0))
+            return float(np.log((spectrum(kT, ab, z, 1.0, lo, hi) * T).sum()))
+        v0 = np.asarray(shape, float)
+        grad = np.empty(3)
+        for i, h in enumerate(step):
+            e = np.zeros(3)
+            e[i] = h
+            grad[i] = (lnU(v0 + e) - lnU(v0 - e)) / (2 * h)
+        return lnU(v0), grad
+
+
+def estimate(id=1, model: str = "param_default", nH: Optional[float] = None):
+    """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals).
+
+    ``nH``: the Galactic column (1e22 cm^-2). When not given it is read from a Galactic
+    absorber in the data set's source expression (``mmabs``, ``xsphabs``, ...); a source
+    without one gets 0, so that ``norm`` is that of its unabsorbed model. The column used is
+    returned as ``est["nH"]``."""
     est = shared(ParameterEstimator, model)
     obs = observation_from_session(id, est.grid)
-    return est.estimate(obs)
+    if nH is None:
+        nH = galactic_column(id)
+    return est.estimate(obs, 0.0 if nH is None else nH)
 
 
-def estimate_files(pha, arf=None, rmf=None, model: str = "param_default"):
+def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: float = 0.0):
+    """:func:`estimate` for a PHA file (ARF/RMF from its header unless given); ``nH`` the
+    Galactic column (1e22 cm^-2) of the model whose ``norm`` is returned (0: unabsorbed)."""
     est = shared(ParameterEstimator, model)
     pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
     counts = np.asarray(pha_obj.counts, float)
-    return est.estimate(prepare_observation(rsp, counts, est.grid, name=str(pha)))
+    return est.estimate(prepare_observation(rsp, counts, est.grid, name=str(pha)), nH)
 
 
 def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,
-          freeze_redshift: bool = False):
+          freeze_redshift: bool = False, nH: Optional[float] = None):
     """Set a ``cie``/``vcie``/``xsapec`` component's starting values from the network.
 
     The component is the data set's source component of that type (or the one
     named). With ``soft_limits`` its kT, abundance and redshift soft limits are
-    set to the 90 % interval widened by 2x (hard limits are never changed).
-    Returns the estimate.
+    set to the 90 % interval widened by 2x (hard limits are never changed). ``nH``: the
+    Galactic column, read from the source's absorber when not given (see :func:`estimate`);
+    the norm set is the one behind that absorber. Returns the estimate.
     """
     from sherpa.astro import ui
 
-    est = estimate(id, model)
+    est = estimate(id, model, nH=nH)
     comp = component if component is not None else thermal_component(ui.get_source(id))
     if comp is None:
         raise ValueError(f"data set {id!r} has no cie/vcie/xsapec component in its source; "

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rmf")
     s.add_argument("--json", action="store_true", help="one JSON object per spectrum")
     s.add_argument("--model", default="param_default")
+    s.add_argument("--nH", type=float, default=0.0, metavar="NH",
+                   help=NH_HELP + "; norm is that of mmabs(NH) * cie (default 0: unabsorbed)")
     s.set_defaults(func=commands.estimate)
 
     s = sub.add_parser("spi", help="spectral Smoothed Particle Inference of a PHA file (emcee)")

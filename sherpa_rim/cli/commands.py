@@ -132,14 +132,14 @@ def deconvolve(args) -> int:
 def estimate(args) -> int:
     rows = []
     for pha in args.pha:
-        est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model)
+        est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model, nH=args.nH)
         if args.json:
             print(json.dumps({"file": pha, **est}))
         else:
             rows.append((pha, est))
     if not args.json:
         for pha, est in rows:
-            print(pha)
+            print(f"{pha}  (parameter network; norm of mmabs(nH={est['nH']:g}) * cie)")
             for k in ("kT", "abundance", "redshift", "norm"):
                 e = est[k]
                 print(f"  {k:9s} {e['median']:.4g}  68%: [{e['lo68']:.4g}, {e['hi68']:.4g}]  "
