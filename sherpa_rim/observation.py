@@ -20,12 +20,13 @@ import numpy as np
 from .errors import DataError, GridError
 from .response.grid import RIM_GRID, CanonicalGrid, rebin_matrix
 from .response.matrix import Response
-from .response.ogip import load_response
+from .response.ogip import load_response, read_ogip, read_spectrum
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Observation", "IGNORED_SIGMA", "prepare_observation", "observation_from_session",
-           "background_scale", "scaled_background", "check_column", "galactic_column",
+           "observation_from_files", "background_scale", "background_terms", "check_column",
+           "galactic_column",
            "GALACTIC_ABSORBERS", "find_component"]
 
 IGNORED_SIGMA = 1e6          # noise given to ignored channels: no information
@@ -42,8 +43,9 @@ class Observation:
     grid: CanonicalGrid
     exposure: float
     name: str = ""
-    background: Optional[np.ndarray] = None
+    background: Optional[np.ndarray] = None       # scaled background counts b = r B
     counts_total: float = 0.0
+    background_var: Optional[np.ndarray] = None   # their variance r^2 B = r b
 
 
 def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
@@ -53,8 +55,14 @@ def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
 
 def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
                         noticed: Optional[np.ndarray] = None,
-                        background: Optional[np.ndarray] = None, name: str = "") -> Observation:
-    """Counts (per original channel) and response onto ``grid``."""
+                        background: Optional[np.ndarray] = None,
+                        background_var: Optional[np.ndarray] = None, name: str = "") -> Observation:
+    """Counts (per original channel) and response onto ``grid``.
+
+    ``background``: the background counts scaled to the source, b = r B per original
+    channel (r the exposure x BACKSCAL x AREASCAL ratio), subtracted from the counts;
+    ``background_var``: their variance, r^2 B = r b (:func:`background_terms` gives both).
+    The noise of each canonical channel is sqrt(counts + r b), at least 1."""
     counts = np.asarray(counts, dtype=float)
     if counts.shape != (rsp.n_channels,):
         raise GridError(f"{counts.size} counts for a response with {rsp.n_channels} channels; "
@@ -71,13 +79,15 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     R = q.T @ mat @ we * rsp.exposure
     S = q.T @ counts
     var = q.T @ np.maximum(counts, 0)
+    bg = bvar = None
     if background is not None:
-        b = q.T @ np.asarray(background, float)
-        S = S - b
-        var = var + b
-        bg = b
-    else:
-        bg = None
+        if background_var is None:
+            raise TypeError("prepare_observation(background=...) needs background_var= (the "
+                            "scaled background's variance r^2 B; see background_terms)")
+        bg = q.T @ np.asarray(background, float)
+        bvar = q.T @ np.asarray(background_var, float)
+        S = S - bg
+        var = var + bvar
     sigma = np.sqrt(np.maximum(var, 1.0))
     if noticed is None:
         nmask = np.ones(grid.n_channels, bool)
@@ -93,7 +103,8 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
         raise GridError("the response has no effective area on the model's energy grid "
                         f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
-                       name=name, background=bg, counts_total=float(counts.sum()))
+                       name=name, background=bg, counts_total=float(counts.sum()),
+                       background_var=bvar)
 
 
 def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Observation:
@@ -108,9 +119,23 @@ def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Obse
     if d.mask is False:
         raise DataError(f"every channel of data set {id!r} is ignored; notice a band first")
     noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping and quality undone)
-    bkg = scaled_background(d)
+    bkg, bvar = background_terms(d)
     name = str(d.name) if d.name and d.name != "faked" else f"data set {id}"
-    return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg, name=name)
+    return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg,
+                               background_var=bvar, name=name)
+
+
+def observation_from_files(pha, arf=None, rmf=None, bkg=None,
+                           grid: Optional[CanonicalGrid] = None) -> Observation:
+    """A PHA file's counts and response (ARF/RMF from its header unless given), with the
+    background PHA ``bkg`` if given (scaled as Sherpa scales it), on ``grid``."""
+    grid = RIM_GRID if grid is None else grid
+    pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
+    if bkg is not None:
+        pha_obj.set_background(read_ogip("PHA", bkg))
+    b, bvar = background_terms(pha_obj)
+    return prepare_observation(rsp, np.asarray(pha_obj.counts, float), grid, background=b,
+                               background_var=bvar, name=str(pha))
 
 
 def background_scale(src, bkg_id=None):
@@ -121,14 +146,20 @@ def background_scale(src, bkg_id=None):
     return np.asarray(src.get_background_scale(bid, units="counts", group=False), float)
 
 
-def scaled_background(src) -> Optional[np.ndarray]:
-    """The background counts of a ``DataPHA`` scaled to the source (per channel), or None
-    when it has no background."""
+def background_terms(src):
+    """(b, var_b) per channel for a Sherpa ``DataPHA``: its background counts scaled to the
+    source, b = sum_i r_i B_i, and their variance sum_i r_i^2 B_i (r_i from
+    :func:`background_scale`; Sherpa's scale carries 1 / the number of backgrounds, so
+    several backgrounds are averaged); (None, None) without a background."""
     if not src.background_ids:
-        return None
-    # Sherpa's scale carries 1 / (number of backgrounds): the sum is their average
-    return sum(np.asarray(src.get_background(b).counts, float) * background_scale(src, b)
-               for b in src.background_ids)
+        return None, None
+    b = var = 0.0
+    for bid in src.background_ids:
+        B = np.asarray(src.get_background(bid).counts, float)
+        r = background_scale(src, bid)
+        b = b + r * B
+        var = var + r * r * B
+    return b, var
 
 
 def find_component(expr, predicate: Callable) -> Optional[object]:

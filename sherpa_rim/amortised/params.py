@@ -17,9 +17,8 @@ import numpy as np
 from ..emission import spectrum
 from ..emission.absorption import transmission
 from ..observation import (Observation, check_column, find_component, galactic_column,
-                           observation_from_session, prepare_observation)
+                           observation_from_files, observation_from_session)
 from ..response.grid import CanonicalGrid
-from ..response.ogip import read_spectrum
 from ..runtime import open_model, shared
 from .dae import fill_ignored
 
@@ -137,9 +136,7 @@ def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: fl
     """:func:`estimate` for a PHA file (ARF/RMF from its header unless given); ``nH`` the
     Galactic column (1e22 cm^-2) of the model whose ``norm`` is returned (0: unabsorbed)."""
     est = shared(ParameterEstimator, model)
-    pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
-    counts = np.asarray(pha_obj.counts, float)
-    return est.estimate(prepare_observation(rsp, counts, est.grid, name=str(pha)), nH)
+    return est.estimate(observation_from_files(pha, arf=arf, rmf=rmf, grid=est.grid), nH)
 
 
 def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,

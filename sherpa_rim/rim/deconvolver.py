@@ -25,9 +25,8 @@ import numpy as np
 from ..amortised.dae import fill_ignored
 from ..errors import GridError
 from ..observation import (IGNORED_SIGMA, Observation, check_column, galactic_column,
-                           observation_from_session, prepare_observation, scaled_background)
+                           observation_from_files, observation_from_session)
 from ..response.grid import CanonicalGrid
-from ..response.ogip import read_ogip, read_spectrum
 from ..runtime import open_model, shared
 from .checks import prior_checks
 from .consistency import data_consistency
@@ -83,20 +82,13 @@ class RIMDeconvolver:
         if nH is not None:
             nH = float(check_column(nH))
         rng = np.random.default_rng(seed)
-        raw = obs.S + (obs.background if obs.background is not None else 0.0)
-        lam = np.clip(raw, 0, None)
-        draws = rng.poisson(lam, size=(n_samples, lam.size)).astype(float)
-        if obs.background is not None:
-            draws = draws - obs.background
+        draws, sig_draws = _resample(obs, n_samples, rng)
         # ignored channels carry no weight (infinite noise); their counts are filled by the
         # DAE so that the network's starting point sees a whole spectrum, as in training
         fill = fill_ignored(obs, nH or 0.0)
         draws = np.where(obs.noticed, draws, fill)
         S_all = np.vstack([np.where(obs.noticed, obs.S, fill)[None, :], draws])
-        sig_all = np.vstack([obs.sigma[None, :],
-                             np.where(obs.noticed, np.sqrt(np.maximum(
-                                 draws + (2 * obs.background if obs.background is not None else 0), 1.0)),
-                                 IGNORED_SIGMA)])
+        sig_all = np.vstack([obs.sigma[None, :], np.where(obs.noticed, sig_draws, IGNORED_SIGMA)])
         # counts without a subtracted background: Poisson likelihood in the refinement
         stat = "cash" if obs.background is None else "chi2"
         F_all = self.run(S_all, obs.R, sig_all, statistic=stat)
@@ -134,13 +126,22 @@ def deconvolve(id=1, model: str = "rim_default", n_samples: int = 32, seed: int 
 def deconvolve_files(pha, arf=None, rmf=None, bkg=None, model: str = "rim_default",
                      n_samples: int = 32, seed: int = 0, providers=None,
                      nH: Optional[float] = None) -> DeconvolutionResult:
-    """Deconvolve a PHA file (ARF/RMF from its header unless given); ``nH`` the Galactic
-    column (1e22 cm^-2) when known."""
+    """Deconvolve a PHA file (ARF/RMF from its header unless given; ``bkg`` a background PHA,
+    scaled as Sherpa scales it); ``nH`` the Galactic column (1e22 cm^-2) when known."""
     dec = shared(RIMDeconvolver, model, providers)
-    pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
-    counts = np.asarray(pha_obj.counts, float)
-    if bkg is not None:
-        pha_obj.set_background(read_ogip("PHA", bkg))
-    background = scaled_background(pha_obj)
-    obs = prepare_observation(rsp, counts, dec.grid, background=background, name=str(pha))
+    obs = observation_from_files(pha, arf=arf, rmf=rmf, bkg=bkg, grid=dec.grid)
     return dec.deconvolve(obs, n_samples=n_samples, seed=seed, nH=nH)
+
+
+def _resample(obs: Observation, n: int, rng):
+    """``n`` parametric-bootstrap copies of the (background-subtracted) counts and their
+    noise: the source region's counts ~ Poisson(S + b), the background ~ r Poisson(b / r)
+    with r = var_b / b per channel, the noise sqrt(total + r b*) of each copy."""
+    if obs.background is None:
+        draws = rng.poisson(np.clip(obs.S, 0, None), size=(n, obs.S.size)).astype(float)
+        return draws, np.sqrt(np.maximum(draws, 1.0))
+    b = obs.background
+    r = np.where(b > 0, obs.background_var / np.maximum(b, 1e-300), 1.0)
+    total = rng.poisson(np.clip(obs.S + b, 0, None), size=(n, b.size)).astype(float)
+    bstar = r * rng.poisson(np.clip(b / r, 0, None), size=(n, b.size))
+    return total - bstar, np.sqrt(np.maximum(total + r * bstar, 1.0))

@@ -1,0 +1,51 @@
+"""An observation on the canonical grid: counts, background and their noise."""
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from sherpa_rim.response.grid import RIM_GRID
+
+PAIRS = [("sherpa-test-data__9774.pi", "sherpa-test-data__9774_bg.pi", "sherpa-test-data__9774.arf",
+          "sherpa-test-data__9774.rmf"),
+         ("sherpa-test-data__3c273.pi", "sherpa-test-data__3c273_bg.pi", "sherpa-test-data__3c273.arf",
+          "sherpa-test-data__3c273.rmf")]
+
+
+def _ratio(shared_dir, pha, bkg):
+    """exposure x BACKSCAL ratio of source to background, from the headers."""
+    hs = fits.getheader(shared_dir / pha, 1)
+    hb = fits.getheader(shared_dir / bkg, 1)
+    return (hs["EXPOSURE"] * hs["BACKSCAL"]) / (hb["EXPOSURE"] * hb["BACKSCAL"])
+
+
+def _check_background_noise(obs, r):
+    """The scaled background r B has variance r^2 B = r b: sigma^2 = total counts + r b."""
+    total = obs.S + obs.background
+    use = obs.noticed & (obs.background > 0) & (obs.sigma ** 2 > 1.0)
+    assert use.sum() > 50
+    assert np.allclose((obs.sigma[use] ** 2 - total[use]) / obs.background[use], r, rtol=1e-6)
+
+
+@pytest.mark.requires_data
+@pytest.mark.parametrize("pha,bkg,arf,rmf", PAIRS)
+def test_background_variance_in_a_session(clean_session, shared_dir, pha, bkg, arf, rmf):
+    from sherpa_rim.observation import observation_from_session
+    ui = clean_session
+    ui.load_pha(1, str(shared_dir / pha), use_errors=False)
+    ui.load_arf(1, str(shared_dir / arf))
+    ui.load_rmf(1, str(shared_dir / rmf))
+    for b in list(ui.get_data(1).background_ids):
+        ui.get_data(1).delete_background(b)
+    ui.load_bkg(1, str(shared_dir / bkg))
+    r = _ratio(shared_dir, pha, bkg)
+    assert r < 0.2                               # the background region is much larger
+    _check_background_noise(observation_from_session(1, RIM_GRID), r)
+
+
+@pytest.mark.requires_data
+@pytest.mark.parametrize("pha,bkg,arf,rmf", PAIRS)
+def test_background_variance_from_files(shared_dir, pha, bkg, arf, rmf):
+    from sherpa_rim.observation import observation_from_files
+    obs = observation_from_files(shared_dir / pha, arf=shared_dir / arf, rmf=shared_dir / rmf,
+                                 bkg=shared_dir / bkg, grid=RIM_GRID)
+    _check_background_noise(obs, _ratio(shared_dir, pha, bkg))
