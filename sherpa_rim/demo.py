@@ -27,6 +27,7 @@ from .rim.deconvolver import deconvolve
 log = logging.getLogger(__name__)
 
 TRUTH = dict(kT=1.3, Abundanc=0.4, redshift=0.0123, norm=2.0e-3, nH=0.1)
+SIGMA_90 = 1.6448536269514722          # two-sided 90 % for one parameter
 OUTPUTS = ("demo_fit.png", "demo_intrinsic.png", "demo_rim.png", "demo_summary.txt",
            "demo_summary.json", "demo_spectrum.pi")
 
@@ -78,10 +79,15 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
     grp.Abundanc.thaw()
     ui.fit("demo")
     fr = ui.get_fit_results()
-    ui.set_conf_opt("sigma", 1.6449)
-    ui.covar("demo")
-    cv = ui.get_covar_results()
-    ui.set_conf_opt("sigma", 1.0)
+    # 90 % intervals from conf() (the statistic's own profile; covar() would ignore the
+    # conf options and give 1 sigma)
+    old_sigma = ui.get_conf_opt("sigma")
+    ui.set_conf_opt("sigma", SIGMA_90)
+    try:
+        ui.conf("demo")
+    finally:
+        ui.set_conf_opt("sigma", old_sigma)
+    cv = ui.get_conf_results()
     errs = {n.split(".")[-1]: (lo, hi) for n, lo, hi in zip(cv.parnames, cv.parmins, cv.parmaxes)}
 
     rsp = load_response(id="demo")
@@ -94,7 +100,7 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
     # figure 2: intrinsic spectrum, true and fitted
     e_mid = rsp.energy_mid()
     de = rsp.energy_hi - rsp.energy_lo
-    true_f = _true_flux(rsp)
+    true_f = true_flux_on(rsp.energy_lo, rsp.energy_hi)
     fit_f = grp(rsp.energy_lo, rsp.energy_hi) * gal(rsp.energy_lo, rsp.energy_hi)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.loglog(e_mid, true_f / de, color="k", lw=1.0, label="true intrinsic spectrum")
@@ -116,11 +122,15 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
         t1 = time.perf_counter()
         res = deconvolve(id="demo")
         t_rim = time.perf_counter() - t1
-        truth_can = _true_flux_on(res.energy_lo, res.energy_hi)
+        truth_can = true_flux_on(res.energy_lo, res.energy_hi)
         fig = res.plot(show_truth=truth_can)
         fig.savefig(out / "demo_rim.png", dpi=110)
         plt.close(fig)
-        fit_can = (grp(res.energy_lo, res.energy_hi) * gal(res.energy_lo, res.energy_hi))
+        # the fitted parameters binned as the truth is (lines in their bins), not the Sherpa
+        # model's binning (lines shared between neighbouring bins, for fitting): like with like
+        fit_can = true_flux_on(res.energy_lo, res.energy_hi, kT=grp.kT.val,
+                               Abundanc=grp.Abundanc.val, redshift=grp.redshift.val,
+                               norm=grp.norm.val, nH=gal.nH.val)
         rim = {"chi2_dof": res.chi2_dof, "in_prior": res.in_prior, "seconds": t_rim,
                "rel_l2_rim": float(relative_l2(truth_can, res.flux, res.energy_lo, res.energy_hi)),
                "rel_l2_cie_fit": float(relative_l2(truth_can, fit_can, res.energy_lo, res.energy_hi)),
@@ -180,10 +190,9 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
     return summary | {"text": "\n".join(lines)}
 
 
-def _true_flux(rsp):
-    return _true_flux_on(rsp.energy_lo, rsp.energy_hi)
-
-
-def _true_flux_on(lo, hi):
-    f = spectrum(TRUTH["kT"], TRUTH["Abundanc"], TRUTH["redshift"], TRUTH["norm"], lo, hi)
-    return f * transmission(TRUTH["nH"], lo, hi)
+def true_flux_on(lo, hi, **pars):
+    """mmabs * cie photon flux per bin on [lo, hi] keV for the demo's truth (or ``pars``
+    given), lines binned exactly (each in the bin that holds it)."""
+    p = {**TRUTH, **pars}
+    f = spectrum(p["kT"], p["Abundanc"], p["redshift"], p["norm"], lo, hi)
+    return f * transmission(p["nH"], lo, hi)
