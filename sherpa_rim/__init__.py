@@ -21,8 +21,13 @@ __all__ = ["__version__", "load_response", "Response", "CanonicalGrid", "deconvo
            "ResponseError", "DataError", "GridError", "ModelFileError", "MissingDependencyError"]
 
 try:  # the Sherpa models need sherpa; the pure-numpy parts work without it
-    from .models import get_abund, register, set_abund  # noqa: E402,F401
+    import sherpa  # noqa: E402,F401  (configures Sherpa's logger before its UI is imported)
 except ImportError:  # pragma: no cover - sherpa is a core dependency
     pass
 else:
-    register()
+    import sys  # noqa: E402
+
+    # Sherpa's import-time warnings (ds9, XSPEC) go to stderr, not stdout
+    with _logging.sherpa_output_to(sys.stderr):
+        from .models import get_abund, register, set_abund  # noqa: E402,F401
+        register()

@@ -1,5 +1,6 @@
 """The sherpa-rim command line."""
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -68,3 +69,21 @@ def test_spi_command_runs_and_reports(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-1500:]
     assert "emission-weighted kT" in r.stdout and "R-hat" in r.stdout and out.exists()
+
+
+SCRIPT = str(pathlib.Path(sys.executable).parent / "sherpa-rim")
+
+
+def test_installed_script_estimate_json_is_the_only_thing_on_stdout():
+    """`sherpa-rim estimate a.pi --json | python -m json.tool` works: Sherpa's import-time
+    warnings (ds9, XSPEC) and its reading messages go to stderr, not before the JSON."""
+    from sherpa_rim.response.library import sherpa_data_dir
+    pha = str(sherpa_data_dir() / "acisf04938_000N002_r0043_pha3.fits")
+    r = subprocess.run([SCRIPT, "estimate", pha, "--json"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    obj = json.loads(r.stdout)                      # the whole of stdout is one JSON document
+    assert obj["file"] == pha and set(obj) >= {"kT", "abundance", "redshift", "norm"}
+    piped = subprocess.run([sys.executable, "-m", "json.tool"], input=r.stdout,
+                           capture_output=True, text=True)
+    assert piped.returncode == 0

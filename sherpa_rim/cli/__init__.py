@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import List, Optional
 
+from .._logging import sherpa_output_to
 from ..errors import SherpaRimError
 from . import commands
 
@@ -108,9 +109,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sherpa").setLevel(max(level, logging.WARNING))
+    sherpa_log = logging.getLogger("sherpa")
+    sherpa_log.setLevel(max(level, logging.WARNING))
+    # Sherpa has its own handler: its messages must not also reach the root handler (twice)
+    propagate, sherpa_log.propagate = sherpa_log.propagate, False
     try:
-        return int(args.func(args) or 0)
+        # stdout carries the command's output only (e.g. --json); Sherpa talks on stderr
+        with sherpa_output_to(sys.stderr):
+            return int(args.func(args) or 0)
     except SherpaRimError as exc:      # one clear line for the user
         print(f"sherpa-rim: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        sherpa_log.propagate = propagate
