@@ -20,11 +20,12 @@ import numpy as np
 from .errors import DataError, GridError
 from .response.grid import RIM_GRID, CanonicalGrid, rebin_matrix
 from .response.matrix import Response
-from .response.ogip import load_response, read_ogip, read_spectrum
+from .response.ogip import load_response, read_ogip, read_spectrum, response_from_data
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Observation", "IGNORED_SIGMA", "prepare_observation", "observation_from_session",
+           "observation_from_data", "data_fingerprint",
            "observation_from_files", "background_scale", "background_terms", "check_column",
            "galactic_column",
            "GALACTIC_ABSORBERS", "find_component"]
@@ -108,21 +109,57 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
 
 
 def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Observation:
-    """The data set's counts, background, notice filter and response on ``grid``."""
+    """The data set's counts, background, notice filter and response on ``grid``; ``id`` a
+    session data set id, or a Sherpa ``DataPHA`` object (the object API)."""
     from sherpa.astro import ui
+    from sherpa.astro.data import DataPHA
 
-    grid = RIM_GRID if grid is None else grid
+    if isinstance(id, DataPHA):
+        return observation_from_data(id, grid)
     rsp = load_response(id=id)
-    d = ui.get_data(id)
+    return observation_from_data(ui.get_data(id), grid, rsp=rsp, label=f"data set {id!r}")
+
+
+def observation_from_data(d, grid: Optional[CanonicalGrid] = None, rsp: Optional[Response] = None,
+                          label: Optional[str] = None) -> Observation:
+    """A Sherpa ``DataPHA`` object's counts, background, notice filter and response on
+    ``grid`` (``rsp``: its response when already built)."""
+    grid = RIM_GRID if grid is None else grid
+    label = label or f"spectrum {d.name!r}"
+    rsp = response_from_data(d) if rsp is None else rsp
     counts = np.asarray(d.counts, float)
     # the notice filter on ungrouped channels (Sherpa keeps it per channel in .mask when grouped)
     if d.mask is False:
-        raise DataError(f"every channel of data set {id!r} is ignored; notice a band first")
+        raise DataError(f"every channel of {label} is ignored; notice a band first")
     noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping and quality undone)
     bkg, bvar = background_terms(d)
-    name = str(d.name) if d.name and d.name != "faked" else f"data set {id}"
+    name = str(d.name) if d.name and d.name != "faked" else label
     return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg,
                                background_var=bvar, name=name)
+
+
+def data_fingerprint(d) -> str:
+    """A digest of what a reconstruction of a ``DataPHA`` depends on: counts, notice filter,
+    grouping, quality, exposure, backgrounds and responses. It changes after ``notice``,
+    ``ignore``, ``group``, ``load_pha``, ``load_bkg``, ``load_arf``/``load_rmf``..."""
+    import hashlib
+    h = hashlib.sha1()
+
+    def add(x):
+        h.update(np.ascontiguousarray(np.asarray(x, dtype=float)).tobytes() if x is not None
+                 else b"-")
+    add(d.counts)
+    add(d.get_mask() if d.mask is not False else np.zeros(0))
+    add(getattr(d, "grouping", None))
+    add(getattr(d, "quality", None))
+    add([d.exposure or 0.0])
+    for bid in getattr(d, "background_ids", ()):
+        add(d.get_background(bid).counts)
+        add(d.get_background_scale(bid, units="counts", group=False))
+    for rid in getattr(d, "response_ids", ()):
+        for part in d.get_response(rid):
+            h.update(repr((id(part), getattr(part, "name", None))).encode())
+    return h.hexdigest()
 
 
 def observation_from_files(pha, arf=None, rmf=None, bkg=None,
@@ -193,8 +230,11 @@ def galactic_column(id=1) -> Optional[float]:
     """nH (1e22 cm^-2) of the Galactic absorber in the data set's source expression, or None
     when there is no source or no such component."""
     from sherpa.astro import ui
+    from sherpa.astro.data import DataPHA
     from sherpa.utils.err import IdentifierErr, ModelErr
 
+    if isinstance(id, DataPHA):          # the object API: no session source to read
+        return None
     try:
         src = ui.get_source(id)
     except (IdentifierErr, ModelErr):

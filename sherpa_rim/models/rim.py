@@ -1,13 +1,15 @@
 """``rimspec``: the RIM reconstruction of a data set as a Sherpa model.
 
-The reconstruction is computed once per data set (ONNX Runtime), cached, and
-mapped onto whatever energy bins Sherpa asks for (piecewise-constant flux
+The reconstruction is computed once per data set (ONNX Runtime), cached until the
+data set's counts, filter, grouping, background or response change, and mapped onto
+whatever energy bins Sherpa asks for (piecewise-constant flux
 density on the model's canonical bins, integrated over each requested bin).
 Parameters: ``norm`` (free, 1 = the reconstruction as is) and ``gain`` (a
 fractional energy-scale shift, frozen at 0).
 
 The model finds its data set itself (the one whose source expression holds it);
-``m.bind(id)`` picks one explicitly when the model serves several.
+``m.bind(id)`` picks one explicitly when the model serves several, and ``m.bind(data)``
+with a ``DataPHA`` works without the UI session (``sherpa.fit.Fit``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from sherpa.models.model import RegriddableModel1D
 from sherpa.models.parameter import Parameter
 from sherpa.utils.err import ModelErr
 
-from ..observation import find_component
+from ..observation import data_fingerprint, find_component
 from ..response.grid import bin_integral, energy_bins
 from ..rim.deconvolver import deconvolve
 
@@ -45,14 +47,13 @@ class RIMSpec(RegriddableModel1D):
         RegriddableModel1D.__init__(self, name, (self.norm, self.gain))
 
     # -- binding to a data set -------------------------------------------------
-    def bind(self, id):
-        """Use data set ``id`` for the reconstruction (and drop any cached one)."""
-        self._bound = id
-        self._result.pop(id, None)
+    def bind(self, data):
+        """Deconvolve ``data``: a session data set id, or a Sherpa ``DataPHA`` object (the
+        object API, ``sherpa.fit.Fit``, where there is no session to search)."""
+        self._bound = data
+        self._result = {}
 
     def _find_id(self):
-        if self._bound is not None:
-            return self._bound
         from sherpa.astro import ui
         hits = []
         for i in ui.list_data_ids():
@@ -66,17 +67,29 @@ class RIMSpec(RegriddableModel1D):
             return hits[0]
         if not hits:
             raise ModelErr(f"{self.name} is not in any data set's source; set_source(id, ...) "
-                           f"first or call {self.name}.bind(id)")
+                           f"first or call {self.name}.bind(id) (or .bind(data) with a DataPHA)")
         raise ModelErr(f"{self.name} is in the sources of data sets {hits}; call "
                        f"{self.name}.bind(id) to choose the one to deconvolve")
 
-    def result(self, id=None):
-        """The DeconvolutionResult behind the model (computed on first use)."""
-        id = self._find_id() if id is None else id
-        if id not in self._result:
-            log.info("%s: deconvolving data set %s", self.name, id)
-            self._result[id] = deconvolve(id=id)
-        return self._result[id]
+    def _target(self):
+        """(cache key, what deconvolve takes, the DataPHA)."""
+        from sherpa.astro.data import DataPHA
+        if isinstance(self._bound, DataPHA):
+            return "data", self._bound, self._bound
+        from sherpa.astro import ui
+        i = self._find_id() if self._bound is None else self._bound
+        return i, i, ui.get_data(i)
+
+    def result(self):
+        """The DeconvolutionResult behind the model: computed on first use, and again
+        whenever the data set's counts, filter, grouping, background or response change."""
+        key, target, data = self._target()
+        fp = data_fingerprint(data)
+        cached = self._result.get(key)
+        if cached is None or cached[0] != fp:
+            log.info("%s: deconvolving %s", self.name, key)
+            self._result[key] = (fp, deconvolve(target))
+        return self._result[key][1]
 
     def calc(self, p, lo, hi=None, *args, **kwargs):
         if hi is None:

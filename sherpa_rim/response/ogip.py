@@ -22,7 +22,7 @@ from .matrix import Response, dense_rmf
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_response", "read_ogip", "read_spectrum", "spectrum_header"]
+__all__ = ["load_response", "read_ogip", "read_spectrum", "response_from_data", "spectrum_header"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -246,16 +246,25 @@ def _from_session(id, resp_id=None) -> Response:
     except Exception as exc:    # noqa: BLE001
         raise ResponseError(f"no data set {id!r} in the Sherpa session; load it first "
                             f"(load_pha({id!r}, 'spec.pi'))") from exc
+    return response_from_data(data, resp_id, label=f"data set {id!r}", id=id)
+
+
+def response_from_data(data, resp_id=None, label=None, id=None) -> Response:
+    """The dense response of a Sherpa ``DataPHA`` object (its own ARF, RMF, exposure and
+    AREASCAL): the same as ``load_response(id=...)`` for a data set outside the UI session
+    (the object API, ``sherpa.fit.Fit``)."""
+    label = label or f"spectrum {getattr(data, 'name', '')!r}"
+    hint = id if id is not None else 1
     if not hasattr(data, "response_ids"):
-        raise ResponseError(f"data set {id!r} is not a PHA spectrum; sherpa_rim needs load_pha()")
+        raise ResponseError(f"{label} is not a PHA spectrum; sherpa_rim needs load_pha()")
     ids = list(data.response_ids)
     if not ids:
-        raise ResponseError(f"data set {id!r} has no response; use load_rmf({id!r}, 'file.rmf') "
-                            f"and load_arf({id!r}, 'file.arf')")
+        raise ResponseError(f"{label} has no response; use load_rmf({hint!r}, 'file.rmf') "
+                            f"and load_arf({hint!r}, 'file.arf')")
     rid = ids[0] if resp_id is None else resp_id
     arf, rmf = data.get_response(rid)
     if rmf is None:
-        raise ResponseError(f"data set {id!r} has an ARF but no RMF; use load_rmf({id!r}, 'file.rmf')")
+        raise ResponseError(f"{label} has an ARF but no RMF; use load_rmf({hint!r}, 'file.rmf')")
     _check_pha(data, rmf)
     meta = {}
     if data.header is not None:

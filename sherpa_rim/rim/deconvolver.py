@@ -114,8 +114,9 @@ def deconvolve(id=1, model: str = "rim_default", n_samples: int = 32, seed: int 
                providers=None, nH: Optional[float] = None) -> DeconvolutionResult:
     """Deconvolve a Sherpa data set with the shipped RIM (see the module docstring).
 
-    ``nH``: the Galactic column (1e22 cm^-2); when not given it is read from a Galactic
-    absorber in the data set's source expression (``mmabs``, ``xsphabs``, ...), if any."""
+    ``id``: a session data set id, or a ``DataPHA`` object (the object API). ``nH``: the
+    Galactic column (1e22 cm^-2); when not given it is read from a Galactic absorber in the
+    data set's source expression (``mmabs``, ``xsphabs``, ...), if any."""
     dec = shared(RIMDeconvolver, model, providers)
     obs = observation_from_session(id, dec.grid)
     if nH is None:
