@@ -17,7 +17,7 @@ from .rim import DeconvolutionResult, deconvolve, deconvolve_files  # noqa: E402
 
 __all__ = ["__version__", "load_response", "Response", "CanonicalGrid", "deconvolve",
            "deconvolve_files", "DeconvolutionResult", "estimate", "guess", "fill_missing",
-           "set_abund", "get_abund", "SherpaRimError",
+           "set_abund", "get_abund", "register", "save_all", "SherpaRimError",
            "ResponseError", "DataError", "GridError", "ModelFileError", "MissingDependencyError"]
 
 try:  # the Sherpa models need sherpa; the pure-numpy parts work without it
@@ -29,5 +29,17 @@ else:
 
     # Sherpa's import-time warnings (ds9, XSPEC) go to stderr, not stdout
     with _logging.sherpa_output_to(sys.stderr):
-        from .models import get_abund, register, set_abund  # noqa: E402,F401
+        from . import models, stats  # noqa: E402
+        from .models import get_abund, set_abund  # noqa: E402,F401
+        from .session import save_all  # noqa: E402,F401
+
+    def register() -> None:
+        """Register the Sherpa models (cie, vcie, mmabs, rimspec, spi) and the prior
+        statistics (rimprior_chi2, rimprior_cstat, netprior_chi2, netprior_cstat) with the
+        ``sherpa.astro.ui`` session. ``import sherpa_rim`` does it; Sherpa's ``clean()``
+        forgets the statistics, so call it again after ``clean()``."""
+        models.register()
+        stats.register()
+
+    with _logging.sherpa_output_to(sys.stderr):     # the first import of Sherpa's UI
         register()

@@ -1,10 +1,20 @@
 """A RIM prior for conventional fits: Sherpa statistics with -2 ln prior added.
 
-    from sherpa_rim.stats import RIMPriorChi2, RIMPriorCStat
-    set_stat(RIMPriorChi2(id=1))          # works with LevMar (the prior is in the per-bin vector)
-    set_stat(RIMPriorCStat(id=1))         # cstat + prior (LevMar, NelderMead, MonCar, get_draws)
+    set_stat("rimprior_cstat")            # cstat + the RIM prior, for every data set fitted
+    set_stat("rimprior_chi2")             # chi2 (data variance) + the RIM prior
+    set_stat("netprior_cstat")            # cstat + the parameter network's density
+    from sherpa_rim.stats import RIMPriorCStat
+    set_stat(RIMPriorCStat(id=1, weight=1.0))     # other settings: construct one
 
-The prior compares the *intrinsic* source model of data set ``id`` with the RIM
+``import sherpa_rim`` registers the four statistics under their names (call
+``sherpa_rim.register()`` again after ``clean()``, which resets Sherpa's list), so that
+``set_stat(name)`` and Sherpa's ``save_all`` / ``restore`` work. Each works with LevMar (the
+prior terms are in the per-bin vector), NelderMead, MonCar and ``get_draws``.
+
+By default (``id=None``) a prior statistic applies to each data set being fitted (the
+data sets of the session that the fit's data are); ``id=`` restricts it to one.
+
+The RIM prior compares the *intrinsic* source model of a data set with the RIM
 reconstruction of the same data in eight broad bands (0.5-7 keV, log-spaced; only
 the bands inside the noticed range), in log flux:
 
@@ -32,14 +42,16 @@ import numpy as np
 from sherpa.stats import Chi2DataVar, CStat
 
 from .amortised.params import estimate, thermal_component
-from .errors import ModelFileError
+from .errors import DataError, ModelFileError
 from .metrics import band_mask
+from .observation import data_fingerprint
 from .rim.deconvolver import deconvolve
 from .runtime import models_dir, read_manifest
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RIMPriorChi2", "RIMPriorCStat", "band_matrix", "band_prior_terms", "NetworkPriorChi2", "NetworkPriorCStat"]
+__all__ = ["RIMPriorChi2", "RIMPriorCStat", "NetworkPriorChi2", "NetworkPriorCStat", "STATISTICS",
+           "register", "band_matrix", "band_prior_terms"]
 
 
 def band_matrix(energy_lo, energy_hi, edges) -> np.ndarray:
@@ -70,17 +82,85 @@ def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, b
     return B[keep], mu, W
 
 
-class _PriorTerms:
-    def _init_prior(self, id, weight, result):
-        self.prior_id = id
-        self.weight = float(weight)
-        self._res = result
-        self._terms = None
+class _Prior:
+    """What every prior statistic shares: its settings, the data sets it applies to, and
+    per data set terms cached against that data set's fingerprint (counts, filter,
+    grouping, background, response), so that ``notice``, ``ignore`` or new data rebuild
+    them."""
 
-    def _setup(self):
-        if self._res is None:
-            self._res = deconvolve(id=self.prior_id)
-        res = self._res
+    _defaults: dict = {}
+
+    def _init_prior(self, name, **settings):
+        w = float(settings["weight"])
+        if not np.isfinite(w) or w < 0:
+            raise ValueError(f"{type(self).__name__}: weight = {settings['weight']!r} must be "
+                             "a finite number >= 0 (it scales -2 ln prior)")
+        settings["weight"] = w
+        self.settings = settings
+        self.prior_id = settings.get("id")
+        self.weight = w
+        self._cache = {}
+        if name is None:
+            # the name carries every setting that differs from the default, so that a script
+            # that names the statistic (Sherpa's save_all) never restores another one silently
+            def show(k, v):
+                if k == "result":
+                    return "result=given"
+                if k == "component":
+                    return f"component={v.name!r}"
+                return f"{k}={v!r}"
+            changed = [show(k, v) for k, v in settings.items()
+                       if v is not None and v != self._defaults.get(k)]
+            name = self._base_name + (f"({', '.join(changed)})" if changed else "")
+        return name
+
+    def _ids(self, data):
+        if self.prior_id is not None:
+            return [self.prior_id]
+        from sherpa.astro import ui
+        ids = []
+        for d in getattr(data, "datasets", [data]):
+            match = [i for i in ui.list_data_ids() if ui.get_data(i) is d]
+            if not match:
+                raise DataError(f"{self.name}: the data being fitted are not a data set of the "
+                                "Sherpa session; give the statistic id= (a session data set)")
+            ids.append(match[0])
+        return ids
+
+    def _prior(self, data):
+        from sherpa.astro import ui
+        out = []
+        for i in self._ids(data):
+            fp = data_fingerprint(ui.get_data(i))
+            hit = self._cache.get(i)
+            if hit is None or hit[0] != fp:
+                hit = (fp, self._setup(i))
+                self._cache[i] = hit
+            out.append(self._residuals(i, hit[1]))
+        return np.sqrt(self.weight) * np.concatenate(out) if out else np.zeros(0)
+
+    def _only(self, what):
+        """The terms of the one data set set up so far (for inspection)."""
+        if len(self._cache) != 1:
+            return None
+        return next(iter(self._cache.values()))[1][what]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = {}                 # rebuilt from the data on first use
+        return state
+
+
+class _RIMPriorTerms(_Prior):
+    """-2 ln p = d^T C^-1 d over the calibrated bands (module docstring)."""
+
+    _base_name = "rimprior"
+    _defaults = {"id": None, "weight": 0.5, "model": "rim_default"}
+
+    def _setup(self, i):
+        res = self.settings.get("result")
+        if res is None:
+            res = deconvolve(id=i, model=self.settings["model"])
         entry = read_manifest(models_dir())["models"].get(res.model_name, {})
         cal = entry.get("prior_calibration")
         if cal is None:
@@ -92,22 +172,19 @@ class _PriorTerms:
         total = float(np.clip(res.data[m], 0, None).sum())
         B, mu, W = band_prior_terms(cal, res.energy_lo, res.energy_hi, total, lo, hi)
         lnF = np.log(np.maximum(B @ res.flux, 1e-300))
-        self._terms = (B, lnF + mu, W)
+        return {"result": res, "B": B, "target": lnF + mu, "W": W}
 
-    def _prior(self):
+    def _residuals(self, i, t):
         from sherpa.astro import ui
-
-        if self._terms is None:
-            self._setup()
-        B, target, W = self._terms
-        res = self._res
-        model = ui.get_source(self.prior_id)(res.energy_lo, res.energy_hi)
-        d = np.log(np.maximum(B @ model, 1e-300)) - target
-        return np.sqrt(self.weight) * (W @ d)
+        res = t["result"]
+        model = ui.get_source(i)(res.energy_lo, res.energy_hi)
+        d = np.log(np.maximum(t["B"] @ model, 1e-300)) - t["target"]
+        return t["W"] @ d
 
     @property
     def reconstruction(self):
-        return self._res
+        """The RIM result behind the prior (when it applies to one data set)."""
+        return self._only("result")
 
 
 class _PlusPrior:
@@ -118,53 +195,49 @@ class _PlusPrior:
 
     def calc_stat(self, data, model):
         stat, fvec = super().calc_stat(data, model)
-        pr = self._prior()
+        pr = self._prior(data)
         return stat + float((pr ** 2).sum()), np.concatenate([fvec, pr])
 
 
-class RIMPriorChi2(_PriorTerms, _PlusPrior, Chi2DataVar):
-    """chi^2 (data variance) plus the RIM prior, usable with LevMar (calc_chisqr is inherited:
-    Sherpa squares the fvec of calc_stat, prior terms included)."""
+class RIMPriorChi2(_RIMPriorTerms, _PlusPrior, Chi2DataVar):
+    """chi^2 (data variance) plus the RIM prior (``set_stat("rimprior_chi2")``)."""
 
-    def __init__(self, id=1, weight=0.5, result=None, name="rimprior_chi2"):
+    _base_name = "rimprior_chi2"
+
+    def __init__(self, id=None, weight=0.5, result=None, model="rim_default", name=None):
         # Sherpa objects refuse new attributes once initialised: set ours first
-        self._init_prior(id, weight, result)
+        name = self._init_prior(name, id=id, weight=weight, model=model, result=result)
         Chi2DataVar.__init__(self, name)
 
 
-class RIMPriorCStat(_PriorTerms, _PlusPrior, CStat):
-    """cstat plus the RIM prior (LevMar, NelderMead, MonCar, get_draws)."""
+class RIMPriorCStat(_RIMPriorTerms, _PlusPrior, CStat):
+    """cstat plus the RIM prior (``set_stat("rimprior_cstat")``)."""
 
-    def __init__(self, id=1, weight=0.5, result=None, name="rimprior_cstat"):
-        self._init_prior(id, weight, result)
+    _base_name = "rimprior_cstat"
+
+    def __init__(self, id=None, weight=0.5, result=None, model="rim_default", name=None):
+        name = self._init_prior(name, id=id, weight=weight, model=model, result=result)
         CStat.__init__(self, name)
 
 
 # ---------------------------------------------------------------------------
 # The parameter network's density as a prior
 # ---------------------------------------------------------------------------
-class _NetworkPriorTerms:
+class _NetworkPriorTerms(_Prior):
     """-2 ln p = sum over the thawed kT (in ln), abundance and redshift of
     ((theta - mu) / s)^2, mu and s the parameter network's Gaussian for the data set
     (s from its calibrated 68 % interval)."""
 
-    def _init_net(self, id, component, weight, model):
-        self.prior_id = id
-        self.component = component
-        self.weight = float(weight)
-        self.model = model
-        self._net_terms = None
-        self.estimate = None
+    _defaults = {"id": None, "weight": 1.0, "model": "param_default", "component": None}
 
-    def _setup_net(self):
+    def _setup(self, i):
         from sherpa.astro import ui
 
-        comp = (self.component if self.component is not None
-                else thermal_component(ui.get_source(self.prior_id)))
+        comp = self.settings.get("component") or thermal_component(ui.get_source(i))
         if comp is None:
-            raise ValueError(f"data set {self.prior_id!r} has no cie/vcie/xsapec component; "
-                             "pass component= to the statistic")
-        est = estimate(self.prior_id, self.model)
+            raise DataError(f"data set {i!r} has no cie/vcie/xsapec component; "
+                            "pass component= to the statistic")
+        est = estimate(i, self.settings["model"])
         terms = []
         pars = {p.name.lower(): p for p in comp.pars}
         for key, names, log_space in (("kT", ("kt",), True), ("abundance", ("abundanc", "abundance"), False),
@@ -179,28 +252,46 @@ class _NetworkPriorTerms:
             else:
                 mu, s = e["median"], 0.5 * (e["hi68"] - e["lo68"])
             terms.append((par, mu, max(s, 1e-6), log_space))
-        self._net_terms = terms
-        self.estimate = est
+        return {"estimate": est, "terms": terms}
 
-    def _prior(self):
-        if self._net_terms is None:
-            self._setup_net()
-        r = [((np.log(max(p.val, 1e-30)) if lg else p.val) - mu) / s
-             for p, mu, s, lg in self._net_terms if not p.frozen]
-        return np.sqrt(self.weight) * np.asarray(r, float)
+    def _residuals(self, i, t):
+        return np.asarray([((np.log(max(p.val, 1e-30)) if lg else p.val) - mu) / s
+                           for p, mu, s, lg in t["terms"] if not p.frozen], float)
+
+    @property
+    def estimate(self):
+        """The network's estimate behind the prior (when it applies to one data set)."""
+        return self._only("estimate")
 
 
 class NetworkPriorChi2(_NetworkPriorTerms, _PlusPrior, Chi2DataVar):
-    """chi^2 (data variance) plus the parameter network's density, usable with LevMar."""
+    """chi^2 (data variance) plus the parameter network's density (``"netprior_chi2"``)."""
 
-    def __init__(self, id=1, component=None, weight=1.0, model="param_default", name="netprior_chi2"):
-        self._init_net(id, component, weight, model)
+    _base_name = "netprior_chi2"
+
+    def __init__(self, id=None, component=None, weight=1.0, model="param_default", name=None):
+        name = self._init_prior(name, id=id, component=component, weight=weight, model=model)
         Chi2DataVar.__init__(self, name)
 
 
 class NetworkPriorCStat(_NetworkPriorTerms, _PlusPrior, CStat):
-    """cstat plus the parameter network's density (LevMar, NelderMead, MonCar, get_draws)."""
+    """cstat plus the parameter network's density (``"netprior_cstat"``)."""
 
-    def __init__(self, id=1, component=None, weight=1.0, model="param_default", name="netprior_cstat"):
-        self._init_net(id, component, weight, model)
+    _base_name = "netprior_cstat"
+
+    def __init__(self, id=None, component=None, weight=1.0, model="param_default", name=None):
+        name = self._init_prior(name, id=id, component=component, weight=weight, model=model)
         CStat.__init__(self, name)
+
+
+STATISTICS = (RIMPriorChi2, RIMPriorCStat, NetworkPriorChi2, NetworkPriorCStat)
+
+
+def register() -> None:
+    """Make ``set_stat("rimprior_chi2")`` (and the other three) work in the Sherpa session:
+    one instance of each, with its default settings, in the session's statistics. Sherpa's
+    ``clean()`` resets that list; call this (or ``sherpa_rim.register()``) again after it."""
+    from sherpa.astro import ui
+    for cls in STATISTICS:
+        st = cls()
+        ui._session._stats[st.name.lower()] = st     # where set_stat(name) looks (no public API)

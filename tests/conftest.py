@@ -41,6 +41,10 @@ def rng():
 def clean_session():
     """A fresh sherpa.astro.ui session, restored afterwards."""
     from sherpa.astro import ui
+
+    import sherpa_rim
     ui.clean()
+    sherpa_rim.register()          # clean() forgets the prior statistics
     yield ui
     ui.clean()
+    sherpa_rim.register()
