@@ -39,12 +39,12 @@ def test_responses_command(capsys):
 
 def test_simulate_command_writes_a_set_and_prints_the_rate(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "simulate", "--n", "300", "--out",
-                        str(tmp_path), "--split", "test", "--seed", "3"], capture_output=True,
+                        str(tmp_path), "--split", "train", "--seed", "3"], capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-1500:]
     assert "spectra/s" in r.stdout
     from sherpa_rim.sim import read_set
-    data, rs, meta = read_set(tmp_path, "test")
+    data, rs, meta = read_set(tmp_path, "train")
     assert data["S"].shape == (300, rs.grid.n_channels) and meta["config"]["seed"] == 3
 
 

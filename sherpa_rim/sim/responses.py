@@ -16,9 +16,10 @@ from ..response.grid import RIM_GRID, CanonicalGrid, rebin_matrix
 from ..response.library import ResponseLibrary
 from ..response.matrix import dense_rmf
 from ..response.ogip import read_ogip
+from ..runtime import read_manifest
 
 __all__ = ["ResponseSet", "BaseComponents", "base_components", "build_response_sets",
-           "split_groups"]
+           "split_groups", "assign_split", "recorded_split", "SPLIT"]
 
 
 @dataclass
@@ -113,43 +114,93 @@ class BaseComponents:
     keys: List[str]
     groups: List[str]
     grid: CanonicalGrid
+    digests: Optional[List[str]] = None      # "sha256(ARF):sha256(RMF)" per pair
 
     def save(self, path):
+        extra = {} if self.digests is None else {"digests": np.array(self.digests)}
         np.savez_compressed(path, rmf=self.rmf.astype(np.float32), area=self.area,
                             keys=np.array(self.keys), groups=np.array(self.groups),
-                            **self.grid.to_dict())
+                            **extra, **self.grid.to_dict())
 
     @classmethod
     def load(cls, path) -> "BaseComponents":
         d = np.load(path)
         grid = CanonicalGrid(d["energy_lo"], d["energy_hi"], d["channel_lo"], d["channel_hi"])
-        return cls(d["rmf"], d["area"], [str(k) for k in d["keys"]], [str(g) for g in d["groups"]], grid)
+        dig = [str(x) for x in d["digests"]] if "digests" in d.files else None
+        return cls(d["rmf"], d["area"], [str(k) for k in d["keys"]], [str(g) for g in d["groups"]],
+                   grid, dig)
 
 
 def base_components(library=None, grid: CanonicalGrid = RIM_GRID) -> BaseComponents:
     """Read every distinct real ARF/RMF pair (needs Sherpa's FITS readers)."""
     lib = ResponseLibrary.default() if library is None else library
-    pairs = _unique_pairs([p for p in lib.pairs if p.arf is not None])
+    pairs, digests = _unique_pairs([p for p in lib.pairs if p.arf is not None])
     comps = _base_components(pairs, grid)
     return BaseComponents(np.array([c[0] for c in comps]), np.array([c[1] for c in comps]),
-                          [p.key for p in pairs], [p.group for p in pairs], grid)
+                          [p.key for p in pairs], [p.group for p in pairs], grid, digests)
+
+
+SPLIT = "obsid_v1"      # the split the shipped models were trained with (onnx_models/manifest.json)
+
+
+def recorded_split(name: str = SPLIT, folder=None) -> Optional[dict]:
+    """A train / val / test split recorded in the models' manifest: ``{"train": [groups],
+    "val": [...], "test": [...], "pairs": [{"key", "group", "split", "arf_sha256",
+    "rmf_sha256"}]}``, or None when the manifest holds none of that name."""
+    return read_manifest(folder).get("splits", {}).get(name)
+
+
+def assign_split(base: BaseComponents, split=None, fractions=(0.7, 0.15, 0.15),
+                 seed: int = 0) -> Dict[str, List[str]]:
+    """Groups (ObsIDs) of ``base`` per split.
+
+    ``split=None``: the split the shipped models were trained with (:func:`recorded_split`),
+    so that "held out" means held out from every shipped model: a recorded group keeps its
+    split, a pair whose ARF and RMF digests match a recorded training pair is training
+    whatever its group is called, and a group no model has seen is a test group.
+    ``split="fresh"``: a new random split by ObsID (``seed``, ``fractions``), e.g. to train
+    a new model on another library. A dict: that split."""
+    if isinstance(split, str) and split == "fresh":
+        return split_groups(base.groups, fractions, seed)
+    rec = recorded_split() if split is None else split
+    if rec is None:
+        raise RuntimeError(f"no recorded split {SPLIT!r} in the models' manifest; pass "
+                           "split='fresh' to draw one")
+    where = {g: name for name in ("train", "val", "test") for g in rec[name]}
+    trained = {(q["arf_sha256"], q["rmf_sha256"]) for q in rec.get("pairs", ())
+               if q["split"] == "train"}
+    out = {"train": set(), "val": set(), "test": set()}
+    digests = base.digests or [None] * len(base.groups)
+    forced = {g for g, d in zip(base.groups, digests)
+              if d is not None and tuple(d.split(":")) in trained}
+    for g in base.groups:
+        out["train" if g in forced else where.get(g, "test")].add(g)
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def build_response_sets(library=None, grid: CanonicalGrid = RIM_GRID, n_total: int = 1000,
                         seed: int = 0, fractions=(0.7, 0.15, 0.15),
-                        base: Optional[BaseComponents] = None) -> Dict[str, ResponseSet]:
+                        base: Optional[BaseComponents] = None, split=None) -> Dict[str, ResponseSet]:
     """About ``n_total`` distinct responses, split by ObsID into train/val/test.
 
-    Within each split: every real pair, every ARF x RMF cross-pair of that
-    split, and augmented copies of them, until the split holds its share.
+    The split is the one the shipped models were trained with (``split=None``; see
+    :func:`assign_split`), so that val and test responses were in no model's training set.
+    Within each split: every real pair, every ARF x RMF cross-pair of that split, and
+    augmented copies of them, until the split holds its share. A split with no real
+    response (e.g. test without ``../shared/data/chandra``: Sherpa's three ACIS sets are
+    all training responses) is left empty.
     """
     base = base_components(library, grid) if base is None else base
     grid = base.grid
-    split = split_groups(base.groups, fractions, seed)
+    split = assign_split(base, split, fractions, seed)
     rng = np.random.default_rng(seed)
     sets = {}
     for name, frac in zip(("train", "val", "test"), fractions):
         members = [i for i, g in enumerate(base.groups) if g in split[name]]
+        if not members:
+            sets[name] = ResponseSet(np.zeros((0, grid.n_channels, grid.n_energy), np.float32),
+                                     [], [], name, grid)
+            continue
         target = max(len(members), int(round(n_total * frac)))
         mats, names, grps = [], [], []
         for i in members:                            # the real pairs, unchanged
@@ -186,14 +237,16 @@ def _file_digest(path) -> str:
 
 def _unique_pairs(pairs):
     """Drop pairs whose ARF and RMF contents both repeat an earlier pair
-    (the same archive files reach the library through several sources)."""
-    seen, out = set(), []
+    (the same archive files reach the library through several sources); return the
+    pairs kept and their "sha256(ARF):sha256(RMF)" digests."""
+    seen, out, digests = set(), [], []
     for p in pairs:
         key = (_file_digest(p.arf), _file_digest(p.rmf))
         if key not in seen:
             seen.add(key)
             out.append(p)
-    return out
+            digests.append(":".join(key))
+    return out, digests
 
 
 def _check_no_leak(sets: Dict[str, ResponseSet]):

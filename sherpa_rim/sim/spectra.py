@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..emission import spectrum_batch
+from ..errors import DataError
 from ..emission.absorption import transmission
 from ..response.grid import CanonicalGrid, rim_grid
 from .responses import ResponseSet, build_response_sets
@@ -124,6 +125,11 @@ def simulate(cfg: SimConfig, responses: Optional[ResponseSet] = None, progress: 
     if responses is None:
         responses = build_response_sets(grid=rim_grid(**cfg.grid), n_total=cfg.n_responses,
                                         seed=cfg.response_seed)[cfg.split]
+    if len(responses) == 0:
+        raise DataError(f"no {cfg.split} response to simulate with: the response library holds "
+                        f"no real response of the {cfg.split} split (without ../shared/data/chandra "
+                        "or $SHERPA_RIM_DATA, Sherpa's three ACIS sets are all training responses "
+                        "of the shipped models); point SHERPA_RIM_DATA at a library")
     rng = np.random.default_rng([cfg.seed, ["train", "val", "test"].index(cfg.split)])
     params = sample_parameters(cfg, rng)
     ridx = rng.integers(len(responses), size=cfg.n)
