@@ -151,8 +151,8 @@ def open_model(name: str, folder: Optional[pathlib.Path] = None,
             raise ModelFileError(
                 f"{path.name} does not match its manifest (sha256 {digest[:12]}... != "
                 f"{str(entry.get('sha256'))[:12]}...): the file is corrupted or was replaced; "
-                "reinstall sherpa_rim, or after re-exporting a model run "
-                "'python -m training.export --update-manifest'")
+                "reinstall sherpa_rim; a re-exported model updates the manifest itself "
+                "('python -m training.export rim|param|dae <checkpoint>')")
     ort = _ort()
     prov = _choose_providers(providers)
     so = ort.SessionOptions()

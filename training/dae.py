@@ -31,7 +31,7 @@ from sherpa_rim.emission.absorption import transmission
 from sherpa_rim.response.grid import RIM_GRID
 
 from .data import MIXTURE
-from .loop import make_optimiser, optimiser_step, sample_batch, setup_data
+from .loop import load_init, make_optimiser, optimiser_step, sample_batch, setup_data
 
 log = logging.getLogger("training.dae")
 
@@ -121,10 +121,11 @@ def random_masks(B, n, rng, device, soft_fraction=0.3, hard_fraction=0.0, hard_s
     return torch.as_tensor(m, device=device)
 
 
-def _warm_start_dae(net, path):
-    """Initialise from an earlier DAE checkpoint; a 2-input first layer (no response
-    channel) is copied into the first two input channels, the third starts at zero."""
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+def _warm_start_dae(net, cfg):
+    """Initialise from an earlier DAE checkpoint (``cfg["init"]``); a 2-input first layer (no
+    response channel) is copied into the first two input channels, the third starts at zero."""
+    path = cfg["init"]
+    ck = load_init(cfg)
     state = dict(ck["model"])
     w = state["e1.0.weight"]
     own = net.state_dict()["e1.0.weight"]
@@ -215,7 +216,7 @@ def train_dae(cfg, base):
     net = DAE(n_channels=tr["S"].shape[1], **cfg["model"]).to(device)
     jitter = float(d.get("nH_jitter", 0.0))
     if cfg.get("init"):
-        _warm_start_dae(net, cfg["init"])
+        _warm_start_dae(net, cfg)
     opt, sched, rng, n, t0 = make_optimiser(net, d, o, tr)
     de = torch.as_tensor(RIM_GRID.energy_hi - RIM_GRID.energy_lo, dtype=torch.float32, device=device)
     log.info("dae validation before training: %s; also ignored above 7 keV: %s",

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from sherpa_rim.response.grid import RIM_GRID
-from sherpa_rim.runtime import sha256_file
+from sherpa_rim.runtime import read_manifest, sha256_file
+from sherpa_rim.sim.responses import SPLIT
 
 from .dae import DAE
 from .params import PARAMS, ParamNet
@@ -132,17 +133,47 @@ def export_rim(ckpt, name="rim_default", folder=MODELS, held_out=None, notes="")
         "parity_max_rel_diff": worst,
         "torch_version": torch.__version__,
         "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "reproduce": "python -m training.data --base runs/base.npz && python -m training.train_rim "
-                     "--config training/configs/<cpu|gpu>.json --set data.base='\"runs/base.npz\"' && "
-                     f"python -m training.export rim <out>/best.pt --name {name}",
         "smoke_shapes": {"S": [2, cfg.n_channels], "R": [2, cfg.n_channels, cfg.n_energy],
                          "sigma": [2, cfg.n_channels]},
         "smoke_out_shapes": {"F": [2, cfg.n_energy]},
         "notes": notes,
     }
     entry["weights"] = save_weights(ck, pathlib.Path(folder) / f"{name}.pt")
+    entry.update(provenance(name, "rim", ck, ckpt, entry["weights"]["sha256"], pathlib.Path(folder)))
     update_manifest(name, entry, pathlib.Path(folder))
     return entry
+
+
+def provenance(name, kind, ck, ckpt, weights_sha256, folder=MODELS) -> dict:
+    """The new model's ``chain`` (the manifest's earlier chain of that name up to the stage
+    whose weights this run started from, plus this run), its ``reproduce`` command and the
+    response ``split`` it was trained with."""
+    cfg = ck.get("config") or {}
+    cfg_file = cfg.get("config_file")
+    if kind == "rim":
+        command = f"python -m training.train_rim --config {cfg_file}"
+    else:
+        command = f"python -m training.amortised {kind} --config {cfg_file} --base runs/base.npz"
+    init = None
+    if cfg.get("init"):
+        init_sha = cfg.get("init_sha256") or (sha256_file(cfg["init"]) if pathlib.Path(cfg["init"]).is_file()
+                                               else None)
+        init = {"file": cfg["init"], "sha256": init_sha}
+    old = read_manifest(folder).get("models", {}).get(name, {}).get("chain", [])
+    upto = [k for k, st in enumerate(old) if init and st["weights"]["sha256"] == init["sha256"]]
+    chain = old[:upto[-1] + 1] if upto else []
+    if upto and "git" in chain[-1]["weights"]:
+        init["git"] = chain[-1]["weights"]["git"]
+    stage = {"stage": len(chain) + 1, "config": cfg_file, "command": command, "init": init,
+             "steps": ck.get("step"), "minutes": (cfg.get("optim") or {}).get("max_minutes"),
+             "output": str(ckpt), "weights": {"sha256": weights_sha256}}
+    steps = ["python -m training.data --base runs/base.npz"]
+    if init and "git" in init:
+        steps.append(f"python -m training.starts {name} --stage {stage['stage']}")
+    steps += [command, f"python -m training.export {kind} {ckpt} --name {name}"]
+    if kind == "rim":
+        steps.append("python -m training.calibrate_rim")
+    return {"chain": chain + [stage], "reproduce": " && ".join(steps), "split": SPLIT}
 
 
 def save_weights(ck, path):
@@ -211,11 +242,9 @@ def export_amortised(kind, ckpt, name=None, folder=None):
              "parity_max_rel_diff": worst, "torch_version": torch.__version__,
              "n_parameters": int(sum(p.numel() for p in net.parameters())),
              "exported_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "reproduce": f"python -m training.amortised {kind} --config "
-                          f"{ck['config'].get('config_file', f'training/configs/{kind}_gpu.json')} "
-                          f"--base runs/base.npz && python -m training.export {kind} <out>/best.pt",
              **extra}
     entry["weights"] = save_weights(ck, folder / f"{name}.pt")
+    entry.update(provenance(name, kind, ck, ckpt, entry["weights"]["sha256"], folder))
     update_manifest(name, entry, folder)
     return entry
 

@@ -13,7 +13,26 @@ from .data import make_split
 log = logging.getLogger("training.loop")
 
 __all__ = ["TimeCosine", "pick_device", "to_tensors", "sample_batch", "setup_data",
-           "make_optimiser", "optimiser_step"]
+           "make_optimiser", "optimiser_step", "load_init"]
+
+
+def load_init(cfg, device="cpu"):
+    """The checkpoint a fine-tune starts from (``cfg["init"]``), checked against
+    ``cfg["init_sha256"]`` when the config records it (``python -m training.starts MODEL``
+    writes the recorded starts from the repository's history)."""
+    import pathlib
+
+    from sherpa_rim.runtime import sha256_file
+
+    path = pathlib.Path(cfg["init"])
+    if not path.is_file():
+        raise FileNotFoundError(f"init {path} does not exist: run the stage that makes it, or "
+                                "python -m training.starts <model> to write the recorded start")
+    want = cfg.get("init_sha256")
+    if want and sha256_file(path) != want:
+        raise ValueError(f"init {path} has sha256 {sha256_file(path)[:12]}..., the config records "
+                         f"{want[:12]}...: it is not the recorded start (python -m training.starts)")
+    return torch.load(path, map_location=device, weights_only=False)
 
 
 class TimeCosine:

@@ -20,7 +20,7 @@ from sherpa_rim.response.grid import RIM_GRID
 from sherpa_rim.sim.responses import BaseComponents, base_components
 
 from .data import make_split
-from .loop import TimeCosine
+from .loop import TimeCosine, load_init
 from .rim import RIM, RIMConfig, rim_loss
 
 log = logging.getLogger("training.rim")
@@ -119,7 +119,7 @@ def train(cfg):
     last = out / "last.pt"
     if cfg.get("init") and not last.exists():
         # fine-tune: start from another run's weights (fresh optimiser and schedule)
-        ck = torch.load(cfg["init"], map_location=device, weights_only=False)
+        ck = load_init(cfg, device)
         if ck.get("model_config", mcfg.to_dict()) != mcfg.to_dict():
             raise ValueError(f"init {cfg['init']} has model config {ck.get('model_config')}, "
                              f"this run {mcfg.to_dict()}")
@@ -207,6 +207,7 @@ def main(argv=None):
             ov[k] = v
     cfg = load_config(args.config, ov)
     cfg["fresh"] = args.fresh
+    cfg["config_file"] = args.config
     _, best = train(cfg)
     print(f"best validation median relative L2 (0.5-7 keV): {best[0]:.4f} (p90 {best[1]:.4f})")
 
