@@ -22,8 +22,14 @@ __all__ = ["__version__", "load_response", "Response", "CanonicalGrid", "deconvo
 
 try:  # the Sherpa models need sherpa; the pure-numpy parts work without it
     import sherpa  # noqa: E402,F401  (configures Sherpa's logger before its UI is imported)
-except ImportError:  # pragma: no cover - sherpa is a core dependency
-    pass
+except ModuleNotFoundError as exc:  # pragma: no cover - sherpa is a core dependency
+    if exc.name != "sherpa":
+        raise
+    import warnings  # noqa: E402
+
+    warnings.warn("Sherpa is not installed: the Sherpa models (cie, vcie, mmabs, rimspec, spi) "
+                  "and statistics are not registered; install it (./dev.sh env, or pip install "
+                  "sherpa after apt-get install bison flex libfftw3-dev pkg-config)", stacklevel=2)
 else:
     import sys  # noqa: E402
 

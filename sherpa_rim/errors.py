@@ -23,3 +23,8 @@ class ModelFileError(SherpaRimError, RuntimeError):
 
 class MissingDependencyError(SherpaRimError, ImportError):
     """An optional dependency is needed for this feature."""
+
+
+class OutputError(SherpaRimError, OSError):
+    """An output cannot be written (it exists without --clobber, its folder is missing or
+    read-only)."""

@@ -12,7 +12,7 @@ the user ignored get no weight (noise ``IGNORED_SIGMA``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -47,6 +47,8 @@ class Observation:
     background: Optional[np.ndarray] = None       # scaled background counts b = r B
     counts_total: float = 0.0
     background_var: Optional[np.ndarray] = None   # their variance r^2 B = r b
+    counts_noticed: float = 0.0                   # counts in the noticed channels
+    meta: dict = field(default_factory=dict)      # the response's TELESCOP / INSTRUME / DETNAM, notes
 
 
 def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
@@ -73,6 +75,12 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     if np.any(counts < 0):
         raise DataError("negative counts: give the source spectrum and its background "
                         "separately (not a background-subtracted spectrum)")
+    in_filter = np.ones(rsp.n_channels, bool) if noticed is None else np.asarray(noticed, bool)
+    counts_noticed = float(counts[in_filter].sum())
+    if counts_noticed <= 0:
+        raise DataError(f"{name or 'the spectrum'} has no counts in its {int(in_filter.sum())} "
+                        "noticed channels: there is nothing to deconvolve or estimate; check the "
+                        "file (an empty or blank spectrum) or notice the band with the source")
     q = _channel_map(rsp, grid)                                   # (old, new)
     we = rebin_matrix(rsp.energy_lo, rsp.energy_hi, grid.energy_lo, grid.energy_hi, "new")
     ascal = np.asarray(rsp.areascal, float)
@@ -105,7 +113,8 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
                         f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
                        name=name, background=bg, counts_total=float(counts.sum()),
-                       background_var=bvar)
+                       background_var=bvar, counts_noticed=counts_noticed,
+                       meta={k: rsp.meta.get(k, "") for k in ("telescop", "instrume", "detnam")})
 
 
 def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Observation:
@@ -171,8 +180,14 @@ def observation_from_files(pha, arf=None, rmf=None, bkg=None,
     if bkg is not None:
         pha_obj.set_background(read_ogip("PHA", bkg))
     b, bvar = background_terms(pha_obj)
-    return prepare_observation(rsp, np.asarray(pha_obj.counts, float), grid, background=b,
-                               background_var=bvar, name=str(pha))
+    # QUALITY flags: channels marked bad (QUALITY != 0) are left out, as Sherpa's ignore_bad()
+    quality = getattr(pha_obj, "quality", None)
+    good = None if quality is None else np.asarray(quality) == 0
+    obs = prepare_observation(rsp, np.asarray(pha_obj.counts, float), grid, noticed=good,
+                              background=b, background_var=bvar, name=str(pha))
+    if good is not None and not good.all():
+        obs.meta["notes"] = [f"{int((~good).sum())} channels with QUALITY != 0 left out"]
+    return obs
 
 
 def background_scale(src, bkg_id=None):
@@ -190,6 +205,9 @@ def background_terms(src):
     several backgrounds are averaged); (None, None) without a background."""
     if not src.background_ids:
         return None, None
+    if len(src.background_ids) > 1:
+        log.info("%s: %d backgrounds, averaged as Sherpa averages them", src.name,
+                 len(src.background_ids))
     b = var = 0.0
     for bid in src.background_ids:
         B = np.asarray(src.get_background(bid).counts, float)

@@ -1,6 +1,8 @@
 """Plots in the style of Sherpa's fit plots (matplotlib, imported lazily)."""
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 __all__ = ["plot_deconvolved"]
@@ -39,7 +41,8 @@ def plot_deconvolved(res, truth=None, fig=None, title=None):
         ax0.set_ylim(ymax * 1e-4, ymax * 2)
     ax0.set_ylabel("photons cm$^{-2}$ s$^{-1}$ keV$^{-1}$")
     ax0.legend(fontsize=8)
-    ax0.set_title(title or f"{res.name or 'spectrum'}: RIM deconvolution ({res.model_name})", fontsize=9)
+    name = pathlib.Path(res.name).name if res.name else "spectrum"       # not a whole path
+    ax0.set_title(title or f"{name}: RIM deconvolution ({res.model_name})", fontsize=9)
 
     c = 0.5 * (res.channel_lo + res.channel_hi)
     dc = res.channel_hi - res.channel_lo

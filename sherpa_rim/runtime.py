@@ -20,12 +20,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import MissingDependencyError, ModelFileError
+from .errors import DataError, MissingDependencyError, ModelFileError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["models_dir", "read_manifest", "available_providers", "ModelSession",
-           "open_model", "shared", "sha256_file", "onnxruntime_distributions"]
+           "open_model", "shared", "sha256_file", "onnxruntime_distributions", "check_applicable"]
 
 
 def models_dir() -> pathlib.Path:
@@ -204,3 +204,31 @@ def shared(factory, name: str, providers: Optional[Sequence[str]] = None):
     if key not in _SHARED:
         _SHARED[key] = factory(name, providers=providers)
     return _SHARED[key]
+
+
+def check_applicable(entry: Dict, name: str, meta: Dict, counts: Optional[float] = None,
+                     allow_instrument: bool = False) -> List[str]:
+    """Is a spectrum what model ``name`` was trained on? Its instrument (``meta``'s TELESCOP /
+    INSTRUME, from the response) must be one of the manifest's ``instrument``: otherwise a
+    DataError that names both, unless ``allow_instrument`` (then a warning). Its noticed
+    ``counts`` outside the manifest's ``counts_range`` give a warning (the network's answer
+    there is an extrapolation). Returns the warnings."""
+    out = []
+    want = entry.get("instrument")
+    if want:
+        tel, ins = meta.get("telescop", ""), meta.get("instrume", "")
+        if tel not in want["telescop"] or ins not in want["instrume"]:
+            seen = (f"TELESCOP = {tel!r}, INSTRUME = {ins!r}" if tel or ins else
+                    "no TELESCOP / INSTRUME keyword in its RMF, ARF or PHA")
+            trained = f"{'/'.join(want['telescop'])} {'/'.join(want['instrume'])}"
+            msg = f"the response is from {seen}, and {name} was trained on {trained} responses only"
+            if not allow_instrument:
+                raise DataError(msg + "; its answer for another instrument would be an "
+                                "extrapolation. Pass allow_instrument=True (--any-instrument) to "
+                                "run it anyway, with a warning in every output")
+            out.append(msg + " (run with allow_instrument): the result is an extrapolation")
+    lo, hi = entry.get("counts_range", (None, None))
+    if counts is not None and lo is not None and not lo <= counts <= hi:
+        out.append(f"{counts:.0f} counts in the noticed band, outside the {lo:.0f}-{hi:.0f} "
+                   f"{name} was trained on: its answer there is an extrapolation")
+    return out

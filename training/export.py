@@ -173,7 +173,21 @@ def provenance(name, kind, ck, ckpt, weights_sha256, folder=MODELS) -> dict:
     steps += [command, f"python -m training.export {kind} {ckpt} --name {name}"]
     if kind == "rim":
         steps.append("python -m training.calibrate_rim")
-    return {"chain": chain + [stage], "reproduce": " && ".join(steps), "split": SPLIT}
+    return {"chain": chain + [stage], "reproduce": " && ".join(steps), "split": SPLIT,
+            # the response library (../shared/data/chandra, Sherpa's test data) is Chandra ACIS
+            "instrument": {"telescop": ["CHANDRA", "CXC"], "instrume": ["ACIS"]},
+            "counts_range": _counts_range(kind, cfg)}
+
+
+def _counts_range(kind, cfg):
+    """The total counts of the Poisson spectra a network was trained on (its data mixture,
+    or the defaults of training.data / training.params)."""
+    from sherpa_rim.sim.spectra import SimConfig
+    from .data import MIXTURE
+    from .params import PARAM_MIXTURE
+    mix = (cfg.get("data") or {}).get("mixture") or (PARAM_MIXTURE if kind == "param" else MIXTURE)
+    ranges = [m.get("counts_range", SimConfig.counts_range) for m in mix if m["noise"] == "poisson"]
+    return [float(min(r[0] for r in ranges)), float(max(r[1] for r in ranges))]
 
 
 def save_weights(ck, path):

@@ -9,15 +9,15 @@ feature :func:`dae_log_area_np` is the numpy twin of ``training.dae.dae_log_area
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..emission.absorption import transmission
-from ..errors import DataError, ModelFileError
+from ..errors import DataError, GridError, ModelFileError
 from ..observation import Observation, check_column, galactic_column, observation_from_session
 from ..response.grid import CanonicalGrid
-from ..runtime import open_model, shared
+from ..runtime import check_applicable, open_model, shared
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class FilledSpectrum:
     counts: np.ndarray            # observed counts where noticed, reconstruction elsewhere
     expected: np.ndarray          # the DAE's noise-free expected counts everywhere
     reconstructed: np.ndarray     # bool: True where the value is a reconstruction (always flagged)
+    warnings: list = field(default_factory=list)
 
 
 class GapFiller:
@@ -112,7 +113,8 @@ def dae_log_area_np(R, mask, grid, nH=None) -> np.ndarray:
     return np.log(A / np.maximum(mean, 1e-30) + 1e-3)
 
 
-def fill_missing(id=1, model: str = "dae_default", nH=None) -> FilledSpectrum:
+def fill_missing(id=1, model: str = "dae_default", nH=None,
+                 allow_instrument: bool = False) -> FilledSpectrum:
     """Reconstruct the counts in a data set's ignored channels (always flagged).
 
     ``nH``: the Galactic column (1e22 cm^-2). When not given it is read from the absorption
@@ -120,12 +122,15 @@ def fill_missing(id=1, model: str = "dae_default", nH=None) -> FilledSpectrum:
     ``xswabs``); with none there, pass it (0 for an unabsorbed source)."""
     gf = shared(GapFiller, model)
     obs = observation_from_session(id, gf.grid)
+    warnings = check_applicable(gf.session.entry, model, obs.meta, obs.counts_noticed,
+                                allow_instrument)
     if gf.needs_nH and nH is None:
         nH = _galactic_column(id)
     mask = obs.noticed.astype(float)
     exp = gf.fill(np.where(obs.noticed, obs.S, 0.0), mask, R=obs.R, nH=nH)[0]
     counts = np.where(obs.noticed, obs.S, exp)
-    return FilledSpectrum(gf.grid.channel_lo, gf.grid.channel_hi, counts, exp, ~obs.noticed)
+    return FilledSpectrum(gf.grid.channel_lo, gf.grid.channel_hi, counts, exp, ~obs.noticed,
+                          warnings)
 
 
 def _galactic_column(id) -> float:
@@ -146,8 +151,10 @@ def fill_ignored(obs: Observation, nH: float = 0.0) -> np.ndarray:
         return np.zeros_like(obs.S)
     try:
         gf = shared(GapFiller, "dae_default")
-        if gf.grid.n_channels != obs.S.size:
-            return np.zeros_like(obs.S)
+        if not gf.grid.same_as(obs.grid):
+            raise GridError(f"the DAE works on its own canonical grid ({gf.grid.n_channels} "
+                            f"channels); this observation is on another ({obs.S.size}): build it "
+                            "on the DAE's grid (observation_from_session(id, GapFiller().grid))")
         return gf.fill(np.where(obs.noticed, obs.S, 0.0), obs.noticed.astype(float), R=obs.R, nH=nH)[0]
     except ModelFileError as exc:
         log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)

@@ -19,7 +19,7 @@ from ..emission.absorption import transmission
 from ..observation import (Observation, check_column, find_component, galactic_column,
                            observation_from_files, observation_from_session)
 from ..response.grid import CanonicalGrid
-from ..runtime import open_model, shared
+from ..runtime import check_applicable, open_model, shared
 from .dae import fill_ignored
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,11 @@ class ParameterEstimator:
         sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]
         return mean, sd, flux_scale(S.astype(float), R.astype(float))
 
-    def estimate(self, obs: Observation, nH: float = 0.0) -> Dict[str, Dict[str, float]]:
-        return self.estimate_many([obs], [nH])[0]
+    def estimate(self, obs: Observation, nH: float = 0.0,
+                 allow_instrument: bool = False) -> Dict[str, Dict[str, float]]:
+        return self.estimate_many([obs], [nH], allow_instrument)[0]
 
-    def estimate_many(self, obs_list, nH=None):
+    def estimate_many(self, obs_list, nH=None, allow_instrument: bool = False):
         """Median and 68 / 90 % intervals of kT, abundance, redshift and norm per observation.
 
         ``nH`` (1e22 cm^-2, one per observation, default 0) is the Galactic column of the
@@ -74,6 +75,8 @@ class ParameterEstimator:
         ``norm`` is that flux over the flux of ``mmabs(nH) * cie(kT, Z, z, norm=1)``."""
         cols = np.zeros(len(obs_list)) if nH is None else np.broadcast_to(
             np.asarray(check_column(nH), float), (len(obs_list),))
+        warns = [check_applicable(self.entry, self.name, o.meta, o.counts_noticed, allow_instrument)
+                 + _shape_warnings(o) + list(o.meta.get("notes", [])) for o in obs_list]
         mean, sd, scale = self.raw(obs_list, cols)
         results = []
         for k, obs in enumerate(obs_list):
@@ -94,6 +97,8 @@ class ParameterEstimator:
             s_norm = np.sqrt(s[3] ** 2 + float(np.sum((grad * s[:3]) ** 2)))
             out["norm"] = interval(m[3] + np.log(scale[k, 0]) - lnU, s_norm, np.exp)
             out["nH"] = float(cols[k])
+            out["method"] = "network"
+            out["warnings"] = warns[k]
             results.append(out)
         return results
 
@@ -118,7 +123,18 @@ class ParameterEstimator:
         return lnU(v0), grad
 
 
-def estimate(id=1, model: str = "param_default", nH: Optional[float] = None):
+def _shape_warnings(obs) -> list:
+    """A 'spectrum' whose counts sit in a handful of channels is not one the network knows."""
+    c = np.sort(np.clip(np.where(obs.noticed, obs.S, 0.0), 0, None))[::-1]
+    n90 = int(np.searchsorted(np.cumsum(c), 0.9 * c.sum()) + 1)
+    if n90 <= 3:
+        return [f"90 % of the counts sit in {n90} channel(s): not a continuum spectrum, and not "
+                "one the network was trained on; its estimate is meaningless"]
+    return []
+
+
+def estimate(id=1, model: str = "param_default", nH: Optional[float] = None,
+             allow_instrument: bool = False):
     """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals).
 
     ``nH``: the Galactic column (1e22 cm^-2). When not given it is read from a Galactic
@@ -129,14 +145,16 @@ def estimate(id=1, model: str = "param_default", nH: Optional[float] = None):
     obs = observation_from_session(id, est.grid)
     if nH is None:
         nH = galactic_column(id)
-    return est.estimate(obs, 0.0 if nH is None else nH)
+    return est.estimate(obs, 0.0 if nH is None else nH, allow_instrument)
 
 
-def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: float = 0.0):
+def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: float = 0.0,
+                   allow_instrument: bool = False):
     """:func:`estimate` for a PHA file (ARF/RMF from its header unless given); ``nH`` the
     Galactic column (1e22 cm^-2) of the model whose ``norm`` is returned (0: unabsorbed)."""
     est = shared(ParameterEstimator, model)
-    return est.estimate(observation_from_files(pha, arf=arf, rmf=rmf, grid=est.grid), nH)
+    return est.estimate(observation_from_files(pha, arf=arf, rmf=rmf, grid=est.grid), nH,
+                        allow_instrument)
 
 
 def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,

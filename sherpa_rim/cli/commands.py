@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import pathlib
 import platform
 import subprocess
@@ -12,14 +12,17 @@ import time
 from .. import runtime
 from ..amortised.params import estimate_files
 from ..demo import run as run_demo
+from ..errors import OutputError
 from ..emission import table_info
 from ..response.library import ResponseLibrary
+from ..response.ogip import read_spectrum
 from ..rim.deconvolver import deconvolve_files
 from ..sim.responses import build_response_sets
 from ..sim.spectra import SimConfig, simulate, write_set
 from ..spi.sampler import run_spi
 
-__all__ = ["info", "responses", "simulate_set", "deconvolve", "estimate", "spi", "train", "demo"]
+__all__ = ["info", "responses", "simulate_set", "deconvolve", "estimate", "spi", "train", "demo",
+           "check_output"]
 
 
 def _versions() -> dict:
@@ -90,6 +93,7 @@ def responses(args) -> int:
 
 
 def simulate_set(args) -> int:
+    check_output(pathlib.Path(args.out) / f"{args.split}_config.json", args.clobber)
     cfg = SimConfig(n=args.n, split=args.split, seed=args.seed, noise=args.noise,
                     two_temperature_fraction=args.two_temperature,
                     nH_range=(0.0, args.nH_max))
@@ -108,31 +112,46 @@ def simulate_set(args) -> int:
     return 0
 
 
+def check_output(path, clobber: bool, what: str = "--out") -> pathlib.Path:
+    """An output file the command may write: refused before any work if it exists (without
+    --clobber), or if its folder is missing or not writable."""
+    path = pathlib.Path(path)
+    if path.exists() and not clobber:
+        raise OutputError(f"{what} {path} exists; pass --clobber to overwrite it, or another name")
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{what} {path}: the folder {folder} is not writable; choose another")
+    return path
+
+
 def deconvolve(args) -> int:
-    out = pathlib.Path(args.out)
-    if out.exists() and not args.clobber:
-        print(f"sherpa-rim: error: {out} exists; pass --clobber to overwrite it", file=sys.stderr)
-        return 2
+    out = check_output(args.out, args.clobber)
+    if out.suffix.lower() not in (".fits", ".fit", ".fts", ".ecsv"):
+        raise OutputError(f"--out {out}: give a .fits or .ecsv file name")
+    plot = check_output(args.plot, args.clobber, "--plot") if args.plot else None
     res = deconvolve_files(args.pha, arf=args.arf, rmf=args.rmf, bkg=args.bkg, model=args.model,
-                           n_samples=args.samples, nH=args.nH)
+                           n_samples=args.samples, nH=args.nH, allow_instrument=args.any_instrument)
     res.write(out, overwrite=args.clobber)
     print(res.summary())
     print(f"written {out}")
-    if args.plot:
+    if plot is not None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig = res.plot()
-        fig.savefig(args.plot, dpi=110)
+        fig.savefig(plot, dpi=110)
         plt.close(fig)
-        print(f"written {args.plot}")
+        print(f"written {plot}")
     return 0
 
 
 def estimate(args) -> int:
     rows = []
     for pha in args.pha:
-        est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model, nH=args.nH)
+        est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model, nH=args.nH,
+                             allow_instrument=args.any_instrument)
         if args.json:
             print(json.dumps({"file": pha, **est}))
         else:
@@ -144,13 +163,17 @@ def estimate(args) -> int:
                 e = est[k]
                 print(f"  {k:9s} {e['median']:.4g}  68%: [{e['lo68']:.4g}, {e['hi68']:.4g}]  "
                       f"90%: [{e['lo90']:.4g}, {e['hi90']:.4g}]")
+            for w in est.get("warnings", []):
+                print(f"  WARNING: {w}")
     return 0
 
 
 def spi(args) -> int:
     from sherpa.astro import ui
 
-    logging.getLogger("sherpa").setLevel(logging.WARNING)
+    check_output(args.out, clobber=True)             # an existing run file is resumed
+    # the same file checks as deconvolve and estimate (readable PHA, its ARF/RMF, counts)
+    read_spectrum(args.pha, arf=args.arf, rmf=args.rmf)
     ui.clean()
     ui.load_pha("spi", args.pha)
     if args.arf:
@@ -191,6 +214,10 @@ def train(args) -> int:
 
 
 def demo(args) -> int:
+    out = pathlib.Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; the demo writes a folder: give another name")
+    check_output(out / "demo_summary.txt", clobber=True)   # the folder is creatable / writable
     res = run_demo(out=args.out, clobber=args.clobber, seed=args.seed)
     print(res["text"])
     print(f"\nwritten to {pathlib.Path(args.out).resolve()}")

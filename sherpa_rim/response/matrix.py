@@ -26,7 +26,10 @@ from .grid import CanonicalGrid, rebin_matrix
 __all__ = ["Response", "dense_rmf"]
 
 
-def dense_rmf(rmf) -> np.ndarray:
+MAX_DENSE_BYTES = 2 * 2**30          # 2 GiB: a dense RMF larger than this is refused
+
+
+def dense_rmf(rmf, max_bytes: int = MAX_DENSE_BYTES) -> np.ndarray:
     """The dense redistribution matrix (channels x energy bins) of a Sherpa RMF.
 
     Handles several groups per energy row (N_GRP > 1) and any channel offset
@@ -40,6 +43,13 @@ def dense_rmf(rmf) -> np.ndarray:
     n_e = len(rmf.energ_lo)
     nchan = int(rmf.detchans)
     offset = int(getattr(rmf, "offset", 1))
+    need = nchan * n_e * 8
+    if need > max_bytes:
+        raise ResponseError(
+            f"RMF {rmf.name!r} has {nchan} channels x {n_e} energy bins: a dense response needs "
+            f"{need / 2**30:.1f} GiB. sherpa_rim works with dense responses of CCD resolution "
+            f"(Chandra ACIS: 1024 x ~1000); a microcalorimeter or grating response is out of its "
+            f"scope (dense_rmf(..., max_bytes=) raises the limit of {max_bytes / 2**30:.0f} GiB)")
     if n_grp.size != n_e or n_grp.sum() != f_chan.size or f_chan.size != n_chan.size:
         raise ResponseError(f"RMF {rmf.name!r}: N_GRP/F_CHAN/N_CHAN are inconsistent; "
                             "the file is corrupt or not an OGIP RMF (regenerate it with mkacisrmf)")
@@ -157,16 +167,21 @@ class Response:
 
         Energy axis: each new bin's response is the average of the old bins'
         response over it (exact for a spectrum flat within each bin).
-        Channel axis: a response with the canonical number of channels is
-        taken to be on the same (PI) channels; otherwise each old channel's
-        counts are split among the new channels by overlap of their energy
-        bounds (EBOUNDS), e.g. a 685-channel response onto 1024 PI channels.
-        Total counts are conserved wherever the new grid covers the old one.
+        Channel axis: a response whose channel bounds (EBOUNDS) are the grid's
+        is kept channel for channel; otherwise each old channel's counts are
+        split among the new channels by overlap of their energy bounds, e.g. a
+        685-channel response onto 1024 PI channels (a 1024-channel response with
+        other bounds, such as Swift-XRT's 10 eV channels, is mapped by energy,
+        not taken for ACIS PI). Total counts are conserved wherever the new grid
+        covers the old one.
         """
         grid = CanonicalGrid.acis() if grid is None else grid
         we = rebin_matrix(self.energy_lo, self.energy_hi, grid.energy_lo, grid.energy_hi, "new")
         m = self.matrix @ we                                # (old chan, new energy)
-        if self.n_channels == grid.n_channels:
+        same = (self.n_channels == grid.n_channels
+                and np.allclose(self.channel_lo, grid.channel_lo, rtol=0, atol=2e-3)
+                and np.allclose(self.channel_hi, grid.channel_hi, rtol=0, atol=2e-3))
+        if same:
             qc = None
             channels = self.channels
         else:

@@ -17,12 +17,13 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import DataError, MissingDependencyError, ResponseError
-from .grid import ACIS_PI_WIDTH_KEV, rebin_matrix
+from .grid import rebin_matrix
 from .matrix import Response, dense_rmf
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_response", "read_ogip", "read_spectrum", "response_from_data", "spectrum_header"]
+__all__ = ["load_response", "read_ogip", "read_spectrum", "response_from_data", "spectrum_header",
+           "instrument_of"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -57,18 +58,28 @@ def read_ogip(kind: str, path: PathLike):
     reader = {"PHA": io.read_pha, "ARF": io.read_arf, "RMF": io.read_rmf}[kind]
     try:
         if kind == "PHA":
-            return _quiet(reader, str(path), use_errors=False, use_background=False)
-        return _quiet(reader, str(path))
+            out = _quiet(reader, str(path), use_errors=False, use_background=False)
+        else:
+            out = _quiet(reader, str(path))
     except Exception as exc:     # noqa: BLE001 - re-raised with the fix
         raise ResponseError(f"cannot read {str(path)!r} as an OGIP {kind} file ({exc}); "
                             f"check that it is a FITS {kind} (gzip is fine) and not truncated") from exc
+    if isinstance(out, (list, tuple)):
+        raise DataError(f"{str(path)!r} is a type II PHA file with {len(out)} spectra (e.g. grating "
+                        "orders); sherpa_rim works on one spectrum: extract it first (CIAO "
+                        "dmtype2split) or load it in Sherpa and pick one data set")
+    return out
 
 
-def _resolve_header_file(pha_path: pathlib.Path, value) -> Optional[pathlib.Path]:
+def _resolve_header_file(pha_path: pathlib.Path, value, keyword: str, kind: str
+                         ) -> Optional[pathlib.Path]:
+    """The file a PHA header keyword (ANCRFILE, RESPFILE) names, found as written, beside the
+    PHA, or gzipped; None when the keyword is absent or says none. A keyword that names a
+    file that is not there is an error (a spectrum without its ARF would be 300x too bright)."""
     if value is None:
         return None
     value = str(value).strip()
-    if value.lower() in ("", "none", "null"):
+    if value.lower() in ("", "none", "null", "nan"):
         return None
     cand = [pathlib.Path(value), pha_path.parent / value, pha_path.parent / pathlib.Path(value).name]
     for c in cand:
@@ -76,7 +87,9 @@ def _resolve_header_file(pha_path: pathlib.Path, value) -> Optional[pathlib.Path
             p = pathlib.Path(str(c) + suffix)
             if p.is_file():
                 return p
-    return None
+    raise ResponseError(f"no {kind} for {str(pha_path)!r}: its {keyword} keyword is {value!r}, "
+                        f"which is not a file next to it; pass {kind.lower()}=PATH "
+                        f"(--{kind.lower()} PATH)")
 
 
 def _check_pha(pha, rmf=None):
@@ -96,7 +109,30 @@ def _check_pha(pha, rmf=None):
                             "belong to this spectrum: pass the matching rmf=...")
 
 
-def _build(arf, rmf, exposure, areascal, name, meta=None) -> Response:
+def _check_exposure(exposure, what):
+    if exposure is None or not np.isfinite(float(exposure)) or float(exposure) <= 0:
+        raise DataError(f"{what} has EXPOSURE = {exposure!r}: without a positive exposure its counts "
+                        "cannot be turned into a flux; set EXPOSURE in the file (CIAO dmhedit) or "
+                        "pass exposure= (seconds)")
+
+
+def instrument_of(*objs) -> dict:
+    """TELESCOP / INSTRUME / DETNAM from the first of ``objs`` (Sherpa RMF, ARF, PHA) whose
+    header has them (upper case; empty strings when none does)."""
+    out = {"telescop": "", "instrume": "", "detnam": ""}
+    for o in objs:
+        h = getattr(o, "header", None) or {}
+        for k in out:
+            if not out[k] and h.get(k.upper()) not in (None, ""):
+                out[k] = str(h.get(k.upper())).strip().upper()
+    return out
+
+
+def _build(arf, rmf, exposure, areascal, name, meta=None, pha=None) -> Response:
+    if rmf.e_min is None or rmf.e_max is None:
+        raise ResponseError(f"RMF {rmf.name!r} has no EBOUNDS extension, so its channel energies "
+                            "are unknown; use the RMF with its EBOUNDS (as the instrument pipeline "
+                            "writes it)")
     r = dense_rmf(rmf)
     elo = np.asarray(rmf.energ_lo, dtype=float)
     ehi = np.asarray(rmf.energ_hi, dtype=float)
@@ -131,16 +167,19 @@ def _build(arf, rmf, exposure, areascal, name, meta=None) -> Response:
                             "averaged over the RMF bins", arf.name, alo.size, rmf.name, elo.size)
                 w = rebin_matrix(alo, ahi, elo, ehi, "new")
                 r = r * (spec @ w)[None, :]
-    ebounds = (rmf.e_min is not None and rmf.e_max is not None)
     nch = r.shape[0]
-    clo = np.asarray(rmf.e_min, float) if ebounds else np.arange(nch) * ACIS_PI_WIDTH_KEV
-    chi = np.asarray(rmf.e_max, float) if ebounds else (np.arange(nch) + 1) * ACIS_PI_WIDTH_KEV
+    clo = np.asarray(rmf.e_min, float)
+    chi = np.asarray(rmf.e_max, float)
     offset = int(getattr(rmf, "offset", 1))
+    meta = {**instrument_of(rmf, arf, pha), **dict(meta or {})}
+    if exposure is None:                  # a bare ARF/RMF pair (no spectrum): per second
+        meta["exposure_assumed"] = True
     return Response(matrix=r, energy_lo=elo, energy_hi=ehi, channel_lo=clo, channel_hi=chi,
-                    channels=np.arange(offset, offset + nch), exposure=float(exposure or 1.0),
+                    channels=np.arange(offset, offset + nch),
+                    exposure=1.0 if exposure is None else float(exposure),
                     areascal=areascal, name=name,
                     arf_name=None if arf is None else str(arf.name), rmf_name=str(rmf.name),
-                    meta=dict(meta or {}))
+                    meta=meta)
 
 
 def spectrum_header(path: pathlib.Path) -> dict:
@@ -194,6 +233,8 @@ def load_response(pha: Optional[PathLike] = None, arf: Optional[PathLike] = None
     """
     if id is not None:
         return _from_session(id, resp_id)
+    if exposure is not None:
+        _check_exposure(exposure, "exposure=")
     return _load_files(pha, arf, rmf, exposure, check_counts)[1]
 
 
@@ -216,17 +257,17 @@ def _load_files(pha, arf, rmf, exposure, check_counts):
         pha_obj = read_ogip("PHA", pha_path)
         hdr = spectrum_header(pha_path)
         if hdr:
-            if arf is None:
-                arf = _resolve_header_file(pha_path, hdr.get("ANCRFILE"))
             if rmf is None:
-                rmf = _resolve_header_file(pha_path, hdr.get("RESPFILE"))
-                if rmf is None:
-                    raise ResponseError(
-                        f"no RMF for {str(pha_path)!r}: its RESPFILE keyword is "
-                        f"{hdr.get('RESPFILE')!r}, which is not a file next to it; pass rmf=PATH")
+                rmf = _resolve_header_file(pha_path, hdr.get("RESPFILE"), "RESPFILE", "RMF")
+            if arf is None:
+                arf = _resolve_header_file(pha_path, hdr.get("ANCRFILE"), "ANCRFILE", "ARF")
             meta["obsid"] = str(hdr.get("OBS_ID", "") or "")
             meta["object"] = str(hdr.get("OBJECT", "") or "")
+        if rmf is None:
+            raise ResponseError(f"no RMF for {str(pha_path)!r}: its header names none (RESPFILE); "
+                                "pass rmf=PATH (--rmf PATH)")
         expo = pha_obj.exposure if exposure is None else exposure
+        _check_exposure(expo, f"spectrum {str(pha_path)!r}")
         ascal = _areascal(pha_obj)
     rmf_obj = read_ogip("RMF", rmf)
     arf_obj = read_ogip("ARF", arf) if arf is not None else None
@@ -235,7 +276,7 @@ def _load_files(pha, arf, rmf, exposure, check_counts):
     if expo is None and arf_obj is not None:
         expo = arf_obj.exposure
     name = str(pha) if pha is not None else str(rmf)
-    return pha_obj, _build(arf_obj, rmf_obj, expo, ascal, name, meta)
+    return pha_obj, _build(arf_obj, rmf_obj, expo, ascal, name, meta, pha_obj)
 
 
 def _from_session(id, resp_id=None) -> Response:
@@ -261,12 +302,17 @@ def response_from_data(data, resp_id=None, label=None, id=None) -> Response:
     if not ids:
         raise ResponseError(f"{label} has no response; use load_rmf({hint!r}, 'file.rmf') "
                             f"and load_arf({hint!r}, 'file.arf')")
+    if resp_id is None and len(ids) > 1:
+        raise ResponseError(f"{label} has {len(ids)} responses (e.g. grating orders): sherpa_rim "
+                            "uses one; pass resp_id= (one of {ids}) or load the spectrum with one "
+                            "response".replace("{ids}", str(ids)))
     rid = ids[0] if resp_id is None else resp_id
     arf, rmf = data.get_response(rid)
     if rmf is None:
         raise ResponseError(f"{label} has an ARF but no RMF; use load_rmf({hint!r}, 'file.rmf')")
     _check_pha(data, rmf)
+    _check_exposure(data.exposure, label)
     meta = {}
     if data.header is not None:
         meta["obsid"] = str(data.header.get("OBS_ID", "") or "")
-    return _build(arf, rmf, data.exposure, _areascal(data), str(data.name), meta)
+    return _build(arf, rmf, data.exposure, _areascal(data), str(data.name), meta, data)

@@ -27,7 +27,7 @@ from ..errors import GridError
 from ..observation import (IGNORED_SIGMA, Observation, check_column, galactic_column,
                            observation_from_files, observation_from_session)
 from ..response.grid import CanonicalGrid
-from ..runtime import open_model, shared
+from ..runtime import check_applicable, open_model, shared
 from .checks import prior_checks
 from .consistency import data_consistency
 from .result import DeconvolutionResult
@@ -75,12 +75,19 @@ class RIMDeconvolver:
         return F
 
     def deconvolve(self, obs: Observation, n_samples: int = 32, seed: int = 0,
-                   nH: Optional[float] = None) -> DeconvolutionResult:
+                   nH: Optional[float] = None, allow_instrument: bool = False) -> DeconvolutionResult:
         """``nH``: the Galactic column (1e22 cm^-2) when known; the out-of-prior check then
         holds it fixed in its plasma fits (the training prior includes absorption up to
-        1e21 cm^-2), and the DAE uses it to fill ignored channels."""
+        1e21 cm^-2), and the DAE uses it to fill ignored channels. A response of another
+        instrument than the network's training responses is refused unless
+        ``allow_instrument`` (then every output carries a warning)."""
         if nH is not None:
             nH = float(check_column(nH))
+        if int(n_samples) < 2:
+            raise ValueError(f"n_samples = {n_samples}: the band needs at least 2 resamplings "
+                             "(32 by default)")
+        applicable = check_applicable(self.session.entry, self.name, obs.meta, obs.counts_noticed,
+                                      allow_instrument)
         rng = np.random.default_rng(seed)
         draws, sig_draws = _resample(obs, n_samples, rng)
         # ignored channels carry no weight (infinite noise); their counts are filled by the
@@ -99,7 +106,8 @@ class RIMDeconvolver:
         m = obs.noticed
         chi2 = float((((obs.S - refolded) / obs.sigma)[m] ** 2).sum())
         dof = int(m.sum())
-        warnings = prior_checks(chi2, dof, obs, nH)
+        warnings, inside = prior_checks(chi2, dof, obs, nH)
+        warnings = applicable + warnings + list(obs.meta.get("notes", []))
         e = self.session.entry
         return DeconvolutionResult(
             energy_lo=self.grid.energy_lo, energy_hi=self.grid.energy_hi, flux=F,
@@ -107,11 +115,12 @@ class RIMDeconvolver:
             sigma=obs.sigma, noticed=m, channel_lo=self.grid.channel_lo,
             channel_hi=self.grid.channel_hi, chi2=chi2, dof=dof, model_name=self.name,
             model_sha256=e["sha256"], provider=self.session.provider, exposure=obs.exposure,
-            name=obs.name, samples=samples, warnings=warnings)
+            name=obs.name, samples=samples, warnings=warnings, in_prior=inside)
 
 
 def deconvolve(id=1, model: str = "rim_default", n_samples: int = 32, seed: int = 0,
-               providers=None, nH: Optional[float] = None) -> DeconvolutionResult:
+               providers=None, nH: Optional[float] = None,
+               allow_instrument: bool = False) -> DeconvolutionResult:
     """Deconvolve a Sherpa data set with the shipped RIM (see the module docstring).
 
     ``id``: a session data set id, or a ``DataPHA`` object (the object API). ``nH``: the
@@ -121,17 +130,19 @@ def deconvolve(id=1, model: str = "rim_default", n_samples: int = 32, seed: int 
     obs = observation_from_session(id, dec.grid)
     if nH is None:
         nH = galactic_column(id)
-    return dec.deconvolve(obs, n_samples=n_samples, seed=seed, nH=nH)
+    return dec.deconvolve(obs, n_samples=n_samples, seed=seed, nH=nH,
+                          allow_instrument=allow_instrument)
 
 
 def deconvolve_files(pha, arf=None, rmf=None, bkg=None, model: str = "rim_default",
                      n_samples: int = 32, seed: int = 0, providers=None,
-                     nH: Optional[float] = None) -> DeconvolutionResult:
+                     nH: Optional[float] = None, allow_instrument: bool = False) -> DeconvolutionResult:
     """Deconvolve a PHA file (ARF/RMF from its header unless given; ``bkg`` a background PHA,
     scaled as Sherpa scales it); ``nH`` the Galactic column (1e22 cm^-2) when known."""
     dec = shared(RIMDeconvolver, model, providers)
     obs = observation_from_files(pha, arf=arf, rmf=rmf, bkg=bkg, grid=dec.grid)
-    return dec.deconvolve(obs, n_samples=n_samples, seed=seed, nH=nH)
+    return dec.deconvolve(obs, n_samples=n_samples, seed=seed, nH=nH,
+                          allow_instrument=allow_instrument)
 
 
 def _resample(obs: Observation, n: int, rng):

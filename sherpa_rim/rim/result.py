@@ -35,19 +35,18 @@ class DeconvolutionResult:
     name: str = ""
     samples: Optional[np.ndarray] = None
     warnings: List[str] = field(default_factory=list)
+    in_prior: Optional[bool] = True     # inside the training prior; None: the check failed
 
     @property
     def chi2_dof(self) -> float:
         return self.chi2 / max(self.dof, 1)
 
-    @property
-    def in_prior(self) -> bool:
-        return not any("outside the training prior" in w for w in self.warnings)
-
     def summary(self) -> str:
         lines = [f"RIM deconvolution of {self.name or 'spectrum'} with {self.model_name} "
                  f"({self.provider})",
-                 f"  refolded chi2/dof = {self.chi2:.1f}/{self.dof} = {self.chi2_dof:.2f}"]
+                 f"  refolded chi2/dof = {self.chi2:.1f}/{self.dof} = {self.chi2_dof:.2f}",
+                 "  inside the training prior: " + {True: "yes", False: "NO",
+                                                   None: "not known (the check failed)"}[self.in_prior]]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -72,10 +71,13 @@ class DeconvolutionResult:
         meta = {"EXTNAME": "RIM_SPECTRUM", "CREATOR": "sherpa_rim", "MODEL": self.model_name,
                 "MODELSHA": self.model_sha256, "PROVIDER": self.provider,
                 "CHI2": float(self.chi2), "DOF": int(self.dof), "EXPOSURE": float(self.exposure),
-                "OBJECT": self.name[-60:], "INPRIOR": bool(self.in_prior),
+                "OBJECT": self.name[-60:],
+                "INPRIOR": "UNKNOWN" if self.in_prior is None else bool(self.in_prior),
                 "BAND": "16-84 percent, Poisson resampling",
                 "REFINE": "data consistency, 16 log-E knots, ridge 30"}
         t.meta.update(meta)
+        if self.warnings:          # each warning as a COMMENT card (FITS) / comment (ECSV)
+            t.meta["comments"] = [f"WARNING: {w}" for w in self.warnings]
         if path.suffix.lower() == ".ecsv":
             t.write(path, format="ascii.ecsv", overwrite=overwrite)
         else:

@@ -7,12 +7,14 @@ backend that resumes without losing samples, and convergence diagnostics.
 from __future__ import annotations
 
 import logging
+import pathlib
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..errors import DataError
 from ..observation import find_component
 from .likelihood import SpectralData, SpectralLikelihood
 from .moves import ParticleSweepMove
@@ -95,10 +97,15 @@ class SPIResult:
             h += np.histogram(p[..., 0].ravel(), bins=bins, weights=(10.0 ** p[..., 2]).ravel())[0]
         return bins, h / max(h.sum(), 1e-300)
 
-    def converged(self, rhat_max=1.1, min_tau_ratio=20.0) -> bool:
+    def converged(self, rhat_max=1.1, min_tau_ratio=20.0) -> Optional[bool]:
+        """True / False, or None when convergence cannot be assessed: R-hat needs at least two
+        independent ensembles, and every R-hat and autocorrelation time must be finite."""
+        if len(self.blobs) < 2 or not self.rhat or not all(
+                np.isfinite(v) for v in list(self.rhat.values()) + list(self.tau.values())):
+            return None
         n = self.n_steps - self.burn
-        return all(v < rhat_max for v in self.rhat.values() if np.isfinite(v)) and all(
-            n / max(t, 1e-9) > min_tau_ratio for t in self.tau.values() if np.isfinite(t))
+        return all(v < rhat_max for v in self.rhat.values()) and all(
+            n / max(t, 1e-9) > min_tau_ratio for t in self.tau.values())
 
     def report(self) -> str:
         kt, lo, hi = self.kT_ew()
@@ -111,8 +118,13 @@ class SPIResult:
             lines.append(f"  {k:>9s}: {m:6.3f} [{a:6.3f}, {b:6.3f}]")
         lines.append("convergence: " + ", ".join(
             f"{k}: tau={self.tau[k]:.1f} R-hat={self.rhat[k]:.3f}" for k in self.tau))
-        lines.append("converged" if self.converged() else
-                     "NOT converged (R-hat >= 1.1 or run < 20 tau): run longer (resume with the same --out)")
+        verdict = self.converged()
+        if verdict is None:
+            lines.append("convergence NOT ASSESSED: R-hat needs at least 2 ensembles and chains "
+                         "long enough for finite R-hat and tau; run more ensembles or sweeps")
+        else:
+            lines.append("converged" if verdict else "NOT converged (R-hat >= 1.1 or run < 20 "
+                         "tau): run longer (resume with the same --out)")
         return "\n".join(lines)
 
 
@@ -150,6 +162,10 @@ def run_spi(id=1, n_particles: int = 100, n_steps: int = 500, n_walkers: int = 1
     """
     import emcee
 
+    for what, v, lo in (("n_particles", n_particles, 1), ("n_steps", n_steps, 1),
+                        ("n_walkers", n_walkers, 2), ("n_ensembles", n_ensembles, 1)):
+        if int(v) < lo:
+            raise ValueError(f"{what} = {v}: it must be at least {lo}")
     data = SpectralData.from_session(id) if data is None else data
     z0, nh0 = _session_globals(id) if data.id is not None else (0.0, 0.0)
     z0 = z0 if redshift is None else redshift
@@ -167,62 +183,83 @@ def run_spi(id=1, n_particles: int = 100, n_steps: int = 500, n_walkers: int = 1
         # emcee's vectorised interface: one (log_prob, blob) pair per walker
         return list(zip(lp, bl))
 
+    if out is not None:
+        _claim(out, _fingerprint(lik, n_walkers))
     t0 = time.perf_counter()
     blobs, chains, accs = [], [], []
-    for e in range(n_ensembles):
-        move = ParticleSweepMove(lik.n_global, lik.P, block=block)
-        backend = None
-        done = 0
-        if out is not None:
-            backend = emcee.backends.HDFBackend(str(out), name=f"ensemble{e}")
-            try:
-                done = backend.iteration
-            except (OSError, KeyError, AttributeError):
-                done = 0
-            if done == 0:
-                backend.reset(n_walkers, lik.ndim)
-        sampler = emcee.EnsembleSampler(n_walkers, lik.ndim, logp, moves=move, vectorize=True,
-                                        backend=backend)
-        # a reproducible stream per ensemble (and per resume point)
-        sampler.random_state = np.random.RandomState(seed * 1000 + e + 7919 * done).get_state()
-        if done == 0:
-            Xe, _ = _initial(lik, n_walkers, rng, start)
-            init = Xe
-        else:
-            init = None
-            _restore_scales(out, e, move)
-            lik.logL_range = (np.log10(start[2] / lik.P) - 4.0, np.log10(start[2]) + 1.0)
-        todo = max(0, n_steps - done)
-        if todo:
-            # adaptation only while inside the burn-in
-            if done < burn:
-                move.adapt = True
-                sampler.run_mcmc(init, min(todo, burn - done), progress=progress,
-                                 skip_initial_state_check=True)
-                todo -= min(todo, burn - done)
-                init = None
-            move.adapt = False
-            if todo:
-                sampler.run_mcmc(init, todo, progress=progress, skip_initial_state_check=True)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n_ensembles * n_steps, desc="SPI", unit="sweep")
+    with _StopOnInterrupt() as stop:
+        for e in range(n_ensembles):
+            move = ParticleSweepMove(lik.n_global, lik.P, block=block)
+            backend = None
+            done = 0
             if out is not None:
-                _save_scales(out, e, move)
-        ch = sampler.get_chain()
-        bl = sampler.get_blobs()
-        chains.append(ch[burn:])
-        blobs.append(np.asarray(bl)[burn:])
-        accs.append(np.mean(move.acc_local) if move.acc_local else np.nan)
+                backend = emcee.backends.HDFBackend(str(out), name=f"ensemble{e}")
+                try:
+                    done = backend.iteration
+                except (OSError, KeyError, AttributeError):
+                    done = 0
+                if done == 0:
+                    backend.reset(n_walkers, lik.ndim)
+            sampler = emcee.EnsembleSampler(n_walkers, lik.ndim, logp, moves=move, vectorize=True,
+                                            backend=backend)
+            # a reproducible stream per ensemble (and per resume point)
+            sampler.random_state = np.random.RandomState(seed * 1000 + e + 7919 * done).get_state()
+            if done == 0:
+                Xe, _ = _initial(lik, n_walkers, rng, start)
+                init = Xe
+            else:
+                init = None
+                _restore_scales(out, e, move)
+                lik.logL_range = (np.log10(start[2] / lik.P) - 4.0, np.log10(start[2]) + 1.0)
+            if bar is not None:
+                bar.update(min(done, n_steps))
+            # sweeps in blocks: adaptation only inside the burn-in, the adapted step sizes
+            # saved as soon as the burn-in ends (a run resumed later moves as well as this one),
+            # and an interrupt honoured between blocks (the file stays consistent)
+            while done < n_steps:
+                if stop.requested:
+                    if out is not None:
+                        _save_scales(out, e, move)
+                    raise KeyboardInterrupt(
+                        f"SPI interrupted after {done} of {n_steps} sweeps of ensemble {e}"
+                        + (f"; run the same command again to resume from {out}" if out else ""))
+                move.adapt = done < burn
+                end = min(n_steps, burn if done < burn else n_steps, done + BLOCK_SWEEPS)
+                sampler.run_mcmc(init, end - done, progress=False, skip_initial_state_check=True)
+                init = None
+                if bar is not None:
+                    bar.update(end - done)
+                done = end
+                if out is not None and (done == burn or done == n_steps):
+                    _save_scales(out, e, move)
+            ch = sampler.get_chain()
+            bl = sampler.get_blobs()
+            chains.append(ch[burn:])
+            blobs.append(np.asarray(bl)[burn:])
+            accs.append(np.mean(move.acc_local) if move.acc_local else np.nan)
+    if bar is not None:
+        bar.close()
     secs = time.perf_counter() - t0
     names = SpectralLikelihood.blob_names()
     tau, rh = {}, {}
     from emcee.autocorr import integrated_time
-    for k in ("kT_ew", "log10_EM"):
-        j = names.index(k)
-        series = [b[..., j] for b in blobs]
-        try:
-            tau[k] = float(np.mean([integrated_time(s, quiet=True)[0] for s in series]))
-        except Exception:     # noqa: BLE001 - too short a chain
-            tau[k] = np.nan
-        rh[k] = rhat([s for s in series])
+    quiet = logging.getLogger("emcee.autocorr")          # we report tau with our own verdict
+    level, quiet.level = quiet.level, logging.ERROR
+    try:
+        for k in ("kT_ew", "log10_EM"):
+            j = names.index(k)
+            series = [b[..., j] for b in blobs]
+            try:
+                tau[k] = float(np.mean([integrated_time(s, quiet=True)[0] for s in series]))
+            except Exception:     # noqa: BLE001 - too short a chain
+                tau[k] = np.nan
+            rh[k] = rhat([s for s in series])
+    finally:
+        quiet.level = level
     res = SPIResult(names, blobs, chains, tau, rh, lik.P, n_steps, burn, secs,
                     None if out is None else str(out), float(np.nanmean(accs)), lik.global_names)
     log.info("\n%s", res.report())
@@ -240,6 +277,85 @@ def _session_globals(id):
         return 0.0, 0.0
     m = find_component(src, lambda c: type(c).__name__.lower() == "spi")
     return (0.0, 0.0) if m is None else (float(m.redshift.val), float(m.nH.val))
+
+
+BLOCK_SWEEPS = 10          # sweeps between interrupt checks
+
+
+class _StopOnInterrupt:
+    """Ctrl-C (SIGINT) asks the sampler to stop at the end of the current block of sweeps,
+    so that no HDF5 write is cut in half (a second Ctrl-C stops at once)."""
+
+    def __enter__(self):
+        import signal
+        self.requested = False
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:          # not the main thread: no handler, the default applies
+            self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt("SPI interrupted")
+        self.requested = True
+        log.warning("interrupt: the SPI run stops after the current block of sweeps "
+                    "(Ctrl-C again to stop at once)")
+
+    def __exit__(self, *exc):
+        import signal
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _fingerprint(lik, n_walkers) -> dict:
+    """What an SPI run file belongs to: the data (counts, filter and grouping as folded into
+    the response matrix, background), the statistic and the sampler's sizes and fixed values."""
+    import hashlib
+    import json
+    d = lik.data
+    h = hashlib.sha256()
+    for a in (d.counts, d.matrix, d.energy_lo, d.bkg_counts, d.exp_src, d.exp_bkg, d.backscale_ratio):
+        h.update(b"-" if a is None else np.ascontiguousarray(np.asarray(a, float)).tobytes())
+    settings = {"stat": d.stat, "particles": int(lik.P), "walkers": int(n_walkers),
+                "fixed": {k: round(float(v), 10) for k, v in lik.fixed.items()},
+                "free_globals": list(lik.global_names), "kT_range": list(lik.kT_range),
+                "Z_range": list(lik.Z_range)}
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return {"digest": h.hexdigest(), "settings": json.dumps(settings, sort_keys=True),
+            "n_groups": int(d.counts.size), "counts": float(d.counts.sum())}
+
+
+def _claim(path, fp):
+    """Refuse to resume an SPI file that holds chains of other data or settings."""
+    import h5py
+    path = pathlib.Path(path)
+    if not path.parent.is_dir():
+        raise DataError(f"--out {path}: the folder {path.parent} does not exist; create it first")
+    if path.exists():
+        try:
+            with h5py.File(path, "r") as f:
+                have = dict(f.attrs)
+                groups = [k for k in f.keys() if k.startswith("ensemble")]
+        except OSError as exc:
+            raise DataError(f"{path} exists and is not an SPI run file ({exc}); give another --out "
+                            "or delete it") from exc
+        if groups:
+            old = have.get("sherpa_rim_fingerprint")
+            if old is None or str(old) != fp["digest"]:
+                raise DataError(
+                    f"{path} holds SPI chains of other data or settings (run on "
+                    f"{have.get('sherpa_rim_counts', '?')} counts in {have.get('sherpa_rim_groups', '?')} "
+                    f"groups with {have.get('sherpa_rim_settings', '?')}; this run: {fp['counts']:.0f} "
+                    f"counts in {fp['n_groups']} groups with {fp['settings']}): resuming would "
+                    "report their answer; give another --out, or delete the file to start afresh")
+            return
+    with h5py.File(path, "a") as f:
+        f.attrs["sherpa_rim_fingerprint"] = fp["digest"]
+        f.attrs["sherpa_rim_settings"] = fp["settings"]
+        f.attrs["sherpa_rim_groups"] = fp["n_groups"]
+        f.attrs["sherpa_rim_counts"] = fp["counts"]
 
 
 def _save_scales(path, e, move):
