@@ -51,7 +51,8 @@ venv() {
   if [ ! -f "$stamp" ]; then
     say "installing sherpa_rim[$extra,test,training] (editable; torch==2.13.0 CPU) into $VENV"
     if [ "$extra" = gpu ]; then "$VENV/bin/python" -m pip uninstall -q -y onnxruntime || true; fi
-    "$VENV/bin/python" -m pip install -q -e ".[$extra,test,training]"
+    # setuptools' build-time notices (editable installs) are not the user's business
+    PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q -e ".[$extra,test,training]"
     rm -f "$VENV"/.sherpa_rim-*
     touch "$stamp"
   fi

@@ -33,8 +33,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - sherpa is a core depend
 else:
     import sys  # noqa: E402
 
-    # Sherpa's import-time warnings (ds9, XSPEC) go to stderr, not stdout
-    with _logging.sherpa_output_to(sys.stderr):
+    # Sherpa's import-time notices (no ds9, no XSPEC) go to sherpa_rim's INFO log, anything
+    # else it says then to stderr, not stdout
+    with _logging.sherpa_output_to(sys.stderr), _logging.sherpa_optional_parts_quiet():
         from . import models, stats  # noqa: E402
         from .models import get_abund, set_abund  # noqa: E402,F401
         from .session import save_all  # noqa: E402,F401
@@ -47,5 +48,5 @@ else:
         models.register()
         stats.register()
 
-    with _logging.sherpa_output_to(sys.stderr):     # the first import of Sherpa's UI
-        register()
+    with _logging.sherpa_output_to(sys.stderr), _logging.sherpa_optional_parts_quiet():
+        register()                                   # the first import of Sherpa's UI

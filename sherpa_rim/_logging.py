@@ -25,3 +25,31 @@ def sherpa_output_to(stream):
     finally:
         for h, s in zip(handlers, old):
             h.setStream(s)
+
+
+#: Sherpa's import-time notices about its optional parts (no ds9, no XSPEC): not about the
+#: user's data, so sherpa_rim logs them at INFO (``sherpa-rim -v`` shows them) when it is the
+#: one importing Sherpa's UI
+_OPTIONAL_PARTS = ("sherpa.image", "sherpa.astro.all")
+
+
+class _OptionalPartsToInfo(logging.Filter):
+    def filter(self, record):
+        if record.name in _OPTIONAL_PARTS and record.levelno == logging.WARNING:
+            logging.getLogger("sherpa_rim").info("Sherpa: %s", " ".join(record.getMessage().split()))
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def sherpa_optional_parts_quiet():
+    """Within the block, Sherpa's notices about its optional parts go to sherpa_rim's INFO log."""
+    handlers = logging.getLogger("sherpa").handlers
+    f = _OptionalPartsToInfo()
+    for h in handlers:
+        h.addFilter(f)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(f)

@@ -138,7 +138,7 @@ def observation_from_data(d, grid: Optional[CanonicalGrid] = None, rsp: Optional
     rsp = response_from_data(d) if rsp is None else rsp
     counts = np.asarray(d.counts, float)
     # the notice filter on ungrouped channels (Sherpa keeps it per channel in .mask when grouped)
-    if d.mask is False:
+    if d.mask is False or not np.any(d.get_mask()):
         raise DataError(f"every channel of {label} is ignored; notice a band first")
     noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping and quality undone)
     bkg, bvar = background_terms(d)
@@ -178,7 +178,7 @@ def observation_from_files(pha, arf=None, rmf=None, bkg=None,
     grid = RIM_GRID if grid is None else grid
     pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
     if bkg is not None:
-        pha_obj.set_background(read_ogip("PHA", bkg))
+        pha_obj.set_background(read_ogip("PHA", bkg, role="bkg"))
     b, bvar = background_terms(pha_obj)
     # QUALITY flags: channels marked bad (QUALITY != 0) are left out, as Sherpa's ignore_bad()
     quality = getattr(pha_obj, "quality", None)

@@ -94,3 +94,31 @@ def test_installed_script_estimate_json_is_the_only_thing_on_stdout():
     piped = subprocess.run([sys.executable, "-m", "json.tool"], input=r.stdout,
                            capture_output=True, text=True)
     assert piped.returncode == 0
+
+
+def test_a_normal_run_prints_no_warning_that_is_not_about_the_data(tmp_path):
+    """The installed script on a clean bright ACIS spectrum: info, estimate, deconvolve, a
+    short SPI run and a small simulation print no warning at all (Sherpa's notices about its
+    optional parts, ds9 and XSPEC, are at INFO level; emcee's chatter is ours to report)."""
+    import numpy as np
+
+    import badfiles as bf
+    from sherpa_rim.emission import spectrum
+    from sherpa_rim.response import load_response
+    good = bf.good_set(tmp_path)
+    rsp = load_response(pha=good)
+    lam = rsp.fold(spectrum(2.0, 0.4, 0.02, 1.0, rsp.energy_lo, rsp.energy_hi))
+    bright = bf.spectrum(tmp_path / "bright.pi", counts=np.random.default_rng(3).poisson(
+        lam / lam.sum() * 2e4))
+    runs = [["info"], ["estimate", str(bright)],
+            ["deconvolve", str(bright), "--out", str(tmp_path / "r.fits"), "--samples", "4"],
+            ["spi", str(bright), "--particles", "4", "--steps", "20", "--walkers", "8",
+             "--ensembles", "2", "--out", str(tmp_path / "run.h5")],
+            ["simulate", "--n", "20", "--out", str(tmp_path / "sims"), "--split", "train"]]
+    for argv in runs:
+        r = subprocess.run([SCRIPT, *argv], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, (argv, r.stderr[-1500:])
+        for stream in (r.stdout, r.stderr):
+            noisy = [ln for ln in stream.splitlines() if "warn" in ln.lower() or "Traceback" in ln
+                     or "N/50" in ln or "tau:" in ln]
+            assert not noisy, (argv, noisy)

@@ -49,3 +49,25 @@ def test_background_variance_from_files(shared_dir, pha, bkg, arf, rmf):
     obs = observation_from_files(shared_dir / pha, arf=shared_dir / arf, rmf=shared_dir / rmf,
                                  bkg=shared_dir / bkg, grid=RIM_GRID)
     _check_background_noise(obs, _ratio(shared_dir, pha, bkg))
+
+
+@pytest.mark.requires_data
+def test_two_backgrounds_are_averaged_as_sherpa_averages_them(clean_session, shared_dir):
+    """Several backgrounds of one data set: their scaled average is subtracted (Sherpa's own
+    convention), with the variance of that average."""
+    from sherpa_rim.observation import background_terms
+    pha, bkg, arf, rmf = PAIRS[0]
+    ui = clean_session
+    ui.load_pha(1, str(shared_dir / pha), use_errors=False)
+    d = ui.get_data(1)
+    for b in list(d.background_ids):
+        d.delete_background(b)
+    ui.load_bkg(1, str(shared_dir / bkg), bkg_id=1)
+    ui.load_bkg(1, str(shared_dir / bkg), bkg_id=2)
+    b, var = background_terms(d)
+    r = _ratio(shared_dir, pha, bkg)
+    B = np.asarray(d.get_background(1).counts, float)
+    assert np.allclose(b, r * B)                          # the average of two copies is one
+    assert np.allclose(var, r * r * B / 2)                # ... with half the variance
+    ui.subtract(1)
+    assert np.allclose(np.asarray(d.counts, float) - b, d.get_dep(filter=False))

@@ -93,7 +93,7 @@ def responses(args) -> int:
 
 
 def simulate_set(args) -> int:
-    check_output(pathlib.Path(args.out) / f"{args.split}_config.json", args.clobber)
+    check_folder(args.out, args.clobber, f"{args.split}_config.json")
     cfg = SimConfig(n=args.n, split=args.split, seed=args.seed, noise=args.noise,
                     two_temperature_fraction=args.two_temperature,
                     nH_range=(0.0, args.nH_max))
@@ -124,6 +124,19 @@ def check_output(path, clobber: bool, what: str = "--out") -> pathlib.Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{what} {path}: the folder {folder} is not writable; choose another")
     return path
+
+
+def check_folder(folder, clobber: bool, writes: str) -> pathlib.Path:
+    """An output folder the command creates (or adds ``writes`` to): its parent must exist and
+    be writable, and ``writes`` in it must not exist unless --clobber."""
+    folder = pathlib.Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--out {folder} is a file; give a folder name")
+    if folder.is_dir():
+        check_output(folder / writes, clobber)
+    else:
+        check_output(folder, clobber=False)              # its parent exists and is writable
+    return folder
 
 
 def deconvolve(args) -> int:
@@ -217,7 +230,7 @@ def demo(args) -> int:
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; the demo writes a folder: give another name")
-    check_output(out / "demo_summary.txt", clobber=True)   # the folder is creatable / writable
+    check_folder(out, True, "demo_summary.txt")      # creatable / writable (demo checks its files)
     res = run_demo(out=args.out, clobber=args.clobber, seed=args.seed)
     print(res["text"])
     print(f"\nwritten to {pathlib.Path(args.out).resolve()}")

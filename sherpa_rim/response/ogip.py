@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import warnings
 from typing import Optional, Union
 
 import numpy as np
@@ -49,19 +50,33 @@ def _quiet(fn, *args, **kwargs):
         lg.setLevel(old)
 
 
-def read_ogip(kind: str, path: PathLike):
+def read_ogip(kind: str, path: PathLike, role: Optional[str] = None):
+    """A Sherpa PHA / ARF / RMF object read from ``path`` (``role``: what the file is for,
+    e.g. "bkg", named in the error when it is missing)."""
     path = pathlib.Path(path)
     if not path.exists():
+        role = role or kind.lower()
         raise ResponseError(f"{kind} file {str(path)!r} does not exist; check the path "
-                            f"(or pass {kind.lower()}=... explicitly)")
+                            f"(or pass {role}=... / --{role} explicitly)")
     io = _io()
     reader = {"PHA": io.read_pha, "ARF": io.read_arf, "RMF": io.read_rmf}[kind]
     try:
-        if kind == "PHA":
-            out = _quiet(reader, str(path), use_errors=False, use_background=False)
-        else:
-            out = _quiet(reader, str(path))
+        # the FITS reader's warnings (e.g. "may have been truncated") are kept for a file that
+        # reads, as log warnings; for one that does not, the error below says it
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            if kind == "PHA":
+                out = _quiet(reader, str(path), use_errors=False, use_background=False)
+            else:
+                out = _quiet(reader, str(path))
+        for w in seen:
+            log.warning("%s: %s", path.name, w.message)
     except Exception as exc:     # noqa: BLE001 - re-raised with the fix
+        if kind == "PHA" and "incompatible" in str(exc):
+            # Sherpa reads the ARF/RMF a PHA header names, and refuses a mismatch
+            raise ResponseError(f"spectrum {str(path)!r} does not match the response its header "
+                                f"names ({exc}): their channels differ; pass the matching "
+                                "rmf=PATH (--rmf) / arf=PATH (--arf)") from exc
         raise ResponseError(f"cannot read {str(path)!r} as an OGIP {kind} file ({exc}); "
                             f"check that it is a FITS {kind} (gzip is fine) and not truncated") from exc
     if isinstance(out, (list, tuple)):
@@ -111,7 +126,8 @@ def _check_pha(pha, rmf=None):
 
 def _check_exposure(exposure, what):
     if exposure is None or not np.isfinite(float(exposure)) or float(exposure) <= 0:
-        raise DataError(f"{what} has EXPOSURE = {exposure!r}: without a positive exposure its counts "
+        shown = exposure if exposure is None else float(exposure)
+        raise DataError(f"{what} has EXPOSURE = {shown!r}: without a positive exposure its counts "
                         "cannot be turned into a flux; set EXPOSURE in the file (CIAO dmhedit) or "
                         "pass exposure= (seconds)")
 
