@@ -237,7 +237,7 @@ class _NetworkPriorTerms(_Prior):
         if comp is None:
             raise DataError(f"data set {i!r} has no cie/vcie/xsapec component; "
                             "pass component= to the statistic")
-        est = estimate(i, self.settings["model"])
+        est = estimate(i, self.settings["model"], method="network")
         terms = []
         pars = {p.name.lower(): p for p in comp.pars}
         for key, names, log_space in (("kT", ("kt",), True), ("abundance", ("abundanc", "abundance"), False),

@@ -163,7 +163,7 @@ LAYERS = [
     (1, ("sherpa_rim", "sherpa_rim.cli", "sherpa_rim.demo")),
     (2, ("sherpa_rim.models", "sherpa_rim.stats", "sherpa_rim.session")),
     (3, ("sherpa_rim.rim", "sherpa_rim.amortised", "sherpa_rim.spi", "sherpa_rim.baselines")),
-    (4, ("sherpa_rim.runtime", "sherpa_rim.sim", "sherpa_rim.observation")),
+    (4, ("sherpa_rim.runtime", "sherpa_rim.sim", "sherpa_rim.observation", "sherpa_rim.poisson")),
     (5, ("sherpa_rim.response", "sherpa_rim.emission", "sherpa_rim.metrics", "sherpa_rim.plotting")),
     (6, ("sherpa_rim.errors", "sherpa_rim._logging", "sherpa_rim.onnx_models")),
 ]

@@ -62,6 +62,7 @@ def _absorbed(ui, nH, seed, kT=1.3, norm=2e-3, expo=40e3):
     np.random.seed(seed)
     ui.fake_pha(1, arf=ui.get_arf(1), rmf=ui.get_rmf(1), exposure=expo, grouped=False, bkg=None)
     ui.notice(0.5, 7.0)
+    gal.nH.freeze()                   # the README's flow: the Galactic column is known
     src.kT, src.Abundanc, src.norm = 3.0, 1.0, 1e-3
     return src
 

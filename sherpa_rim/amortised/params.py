@@ -1,7 +1,8 @@
 """The parameter network at run time: kT, abundance, redshift and norm with calibrated
 intervals, and start values for a Sherpa fit.
 
-    est = estimate(id=1)                 # dict: kT, abundance, redshift, norm -> median, lo68...
+    post = estimate(id=1)                # exact posterior: post["kT"]["median"], ["lo90"], post.ess...
+    est = estimate(id=1, method="network")   # the network alone (milliseconds)
     guess(id=1)                          # sets the cie component's start values and soft limits
 
 The network works on the RIM's canonical grid (:mod:`sherpa_rim.observation`); ignored
@@ -15,12 +16,17 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..emission import spectrum
+from ..emission.abundances import get_abund
 from ..emission.absorption import transmission
-from ..observation import (Observation, check_column, find_component, galactic_column,
+from ..errors import DataError
+from ..observation import (GALACTIC_ABSORBERS, Observation, check_column, find_component,
                            observation_from_files, observation_from_session)
+from ..poisson import SpectralData
+from ..response.ogip import read_ogip, read_spectrum
 from ..response.grid import CanonicalGrid
 from ..runtime import check_applicable, open_model, shared
 from .dae import fill_ignored
+from .posterior import check_against_sherpa, check_model, exact_posterior
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +101,17 @@ class ParameterEstimator:
             # its width adds the shape parameters' widths through dlnU (delta method)
             lnU, grad = self._ln_unit(m[:3], cols[k])
             s_norm = np.sqrt(s[3] ** 2 + float(np.sum((grad * s[:3]) ** 2)))
-            out["norm"] = interval(m[3] + np.log(scale[k, 0]) - lnU, s_norm, np.exp)
+            ln_norm = m[3] + np.log(scale[k, 0]) - lnU
+            out["norm"] = interval(ln_norm, s_norm, np.exp)
             out["nH"] = float(cols[k])
+            # the network's Gaussian in (ln kT, abundance, redshift, ln norm): where the exact
+            # posterior starts its proposal (sherpa_rim.amortised.posterior)
+            out["proposal"] = {"mean": [float(m[0]), float(m[1]), float(m[2]), float(ln_norm)],
+                               "sd": [float(s[0]), float(s[1]), float(s[2]), float(s_norm)]}
             out["method"] = "network"
             out["warnings"] = warns[k]
             results.append(out)
         return results
-
 
     def _ln_unit(self, shape, nH, step=(0.02, 0.02, 0.002)):
         """ln of the photon flux on the grid of mmabs(nH) * cie(norm=1) at (ln kT, abundance,
@@ -133,33 +143,150 @@ def _shape_warnings(obs) -> list:
     return []
 
 
+METHODS = ("exact", "network")
+
+
 def estimate(id=1, model: str = "param_default", nH: Optional[float] = None,
-             allow_instrument: bool = False):
-    """Network estimate of kT, abundance, redshift and norm (median, 68 % and 90 % intervals).
+             allow_instrument: bool = False, method: str = "exact", fix: Optional[dict] = None,
+             seed: int = 0):
+    """kT, abundance, redshift and norm of a data set (median, 68 % and 90 % intervals).
+
+    ``method="exact"`` (default): the posterior of ``mmabs * cie`` under the data set's own
+    statistic, the parameter network as its proposal (:mod:`sherpa_rim.amortised.posterior`;
+    a :class:`~sherpa_rim.amortised.posterior.Posterior`, with ESS, k-hat and the path that
+    ran). ``method="network"``: the network alone, in milliseconds, for batch work; its
+    intervals are calibrated on the validation responses only (a dict).
 
     ``nH``: the Galactic column (1e22 cm^-2). When not given it is read from a Galactic
     absorber in the data set's source expression (``mmabs``, ``xsphabs``, ...); a source
-    without one gets 0, so that ``norm`` is that of its unabsorbed model. The column used is
-    returned as ``est["nH"]``."""
+    without one gets 0, so that ``norm`` is that of its unabsorbed model. With the exact
+    method, a thawed ``mmabs`` nH is sampled. ``fix``: parameters held at a value in the exact
+    posterior, e.g. ``{"redshift": 0.0123}``."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose 'exact' or 'network'")
     est = shared(ParameterEstimator, model)
     obs = observation_from_session(id, est.grid)
-    if nH is None:
-        nH = galactic_column(id)
-    return est.estimate(obs, 0.0 if nH is None else nH, allow_instrument)
+    column, free = (float(check_column(nH)), False) if nH is not None else _column(id)
+    net = est.estimate(obs, column, allow_instrument)
+    if method == "network":
+        return net
+    return _exact_in_session(id, net, column, free, fix, seed)
+
+
+def _column(id):
+    """(nH, free?) from the Galactic absorber of the data set's source (0, fixed, without)."""
+    from sherpa.astro import ui
+    from sherpa.utils.err import IdentifierErr, ModelErr
+    try:
+        src = ui.get_source(id)
+    except (IdentifierErr, ModelErr):
+        return 0.0, False
+    gal = find_component(src, lambda m: type(m).__name__.lower() in GALACTIC_ABSORBERS)
+    return (0.0, False) if gal is None else (float(gal.nH.val), not gal.nH.frozen)
+
+
+def _check_source(id):
+    """The exact posterior is of mmabs * cie: the data set's source must be that (or cie
+    alone, or none)."""
+    from sherpa.astro import ui
+    from sherpa.utils.err import IdentifierErr, ModelErr
+    try:
+        src = ui.get_source(id)
+    except (IdentifierErr, ModelErr):
+        return
+    parts, stack = [], [src]
+    while stack:
+        m = stack.pop()
+        sub = getattr(m, "parts", ())
+        if sub:
+            if getattr(m, "op", None) is not np.multiply:
+                raise DataError(f"data set {id!r}: the exact posterior is of mmabs * cie, and the "
+                                f"source is {src.name}; use estimate(method='network') or a fit")
+            stack.extend(sub)
+        else:
+            parts.append(type(m).__name__.lower())
+    if sorted(parts) not in (["cie"], ["cie", "mmabs"]):
+        raise DataError(f"data set {id!r}: the exact posterior is of mmabs * cie, and the source "
+                        f"is {src.name}; use estimate(method='network') or a fit")
+
+
+def _exact_in_session(id, net, nH, nH_free, fix, seed):
+    from sherpa.astro import ui
+
+    _check_source(id)
+    d = ui.get_data(id)
+    stat = "wstat" if getattr(d, "background_ids", None) and not d.subtracted else "cstat"
+    data = SpectralData.from_session(id, stat=stat)
+    post = exact_posterior(data, net["proposal"], nH=nH, nH_free=nH_free, fix=fix, seed=seed,
+                           abund_table=get_abund())
+    _self_check(post, ui.get_data(id), ui.get_response(id), stat)
+    post.warnings = list(net["warnings"]) + post.warnings
+    return post
+
+
+def _self_check(post, data, response, stat):
+    """The posterior's statistic at its median must be Sherpa's own for mmabs * cie there,
+    computed by Sherpa (``Fit.calc_stat``) with the same pure functions as the ``mmabs`` and
+    ``cie`` models, on the data set's own response."""
+    from sherpa.fit import Fit
+    from sherpa.stats import CStat, WStat
+
+    s = post.summary
+    pars = [s["kT"]["median"], s["abundance"]["median"], s["redshift"]["median"],
+            s["norm"]["median"], s["nH"]["median"] if post.nH_free else post.nH]
+    sherpa_stat = Fit(data, response(check_model(*pars)),
+                      CStat() if stat == "cstat" else WStat()).calc_stat()
+    check_against_sherpa(post._target.data, sherpa_stat, post.stat_at(*pars))
 
 
 def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: float = 0.0,
-                   allow_instrument: bool = False):
-    """:func:`estimate` for a PHA file (ARF/RMF from its header unless given); ``nH`` the
-    Galactic column (1e22 cm^-2) of the model whose ``norm`` is returned (0: unabsorbed)."""
+                   allow_instrument: bool = False, method: str = "exact", bkg=None,
+                   band=(0.3, 10.0), fix: Optional[dict] = None, seed: int = 0):
+    """:func:`estimate` for a PHA file (ARF/RMF from its header unless given; ``bkg`` a
+    background PHA, then the exact posterior uses wstat); ``nH`` the Galactic column
+    (1e22 cm^-2) of the model whose ``norm`` is returned (0: unabsorbed). The exact posterior
+    uses the channels in ``band`` (keV) that QUALITY does not flag."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose 'exact' or 'network'")
     est = shared(ParameterEstimator, model)
-    return est.estimate(observation_from_files(pha, arf=arf, rmf=rmf, grid=est.grid), nH,
-                        allow_instrument)
+    net = est.estimate(observation_from_files(pha, arf=arf, rmf=rmf, bkg=bkg, grid=est.grid),
+                       nH, allow_instrument)
+    if method == "network":
+        return net
+    from sherpa.astro.instrument import Response1D
+
+    d = load_for_fit(pha, arf=arf, rmf=rmf, bkg=bkg, band=band)
+    stat = "wstat" if d.background_ids else "cstat"
+    data = SpectralData.from_data(d, stat=stat, label=f"spectrum {str(pha)!r}")
+    post = exact_posterior(data, net["proposal"], nH=float(check_column(nH)), fix=fix, seed=seed,
+                           abund_table=get_abund())
+    _self_check(post, d, Response1D(d), stat)
+    post.warnings = list(net["warnings"]) + post.warnings
+    return post
+
+
+def load_for_fit(pha, arf=None, rmf=None, bkg=None, band=(0.3, 10.0)):
+    """A PHA file as a Sherpa ``DataPHA`` ready to fit outside the UI session: its ARF and
+    RMF attached, background attached (``bkg``), QUALITY-flagged channels and everything
+    outside ``band`` (keV) ignored."""
+    pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
+    arf_obj, rmf_obj = rsp.meta.get("_arf_obj"), rsp.meta.get("_rmf_obj")
+    for b in list(pha_obj.background_ids):
+        pha_obj.delete_background(b)
+    pha_obj.set_response(arf_obj, rmf_obj)
+    if bkg is not None:
+        pha_obj.set_background(read_ogip("PHA", bkg, role="bkg"))
+    pha_obj.units = "energy"
+    if getattr(pha_obj, "quality", None) is not None:
+        pha_obj.ignore_bad()
+    pha_obj.notice(*band)
+    return pha_obj
 
 
 def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,
           freeze_redshift: bool = False, nH: Optional[float] = None):
-    """Set a ``cie``/``vcie``/``xsapec`` component's starting values from the network.
+    """Set a ``cie``/``vcie``/``xsapec`` component's starting values from the posterior median
+    (the exact posterior for ``mmabs * cie``; the network's estimate for other sources).
 
     The component is the data set's source component of that type (or the one
     named). With ``soft_limits`` its kT, abundance and redshift soft limits are
@@ -169,11 +296,16 @@ def guess(id=1, component=None, model: str = "param_default", soft_limits: bool 
     """
     from sherpa.astro import ui
 
-    est = estimate(id, model, nH=nH)
     comp = component if component is not None else thermal_component(ui.get_source(id))
     if comp is None:
         raise ValueError(f"data set {id!r} has no cie/vcie/xsapec component in its source; "
                          "set_source(id, xsphabs.gal * cie.src) first or pass component=")
+    try:
+        _check_source(id)
+        method = "exact" if type(comp).__name__.lower() == "cie" else "network"
+    except DataError:
+        method = "network"
+    est = estimate(id, model, nH=nH, method=method)
 
     def setp(par, key, lo_clip=None):
         e = est[key]

@@ -111,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nH", type=COLUMN, default=0.0, metavar="NH",
                    help=NH_HELP + "; norm is that of mmabs(NH) * cie (default 0: unabsorbed)")
     s.add_argument("--any-instrument", action="store_true", help=ANY_HELP)
+    s.add_argument("--method", choices=("exact", "network"), default="exact",
+                   help="exact: the posterior under the spectrum's own cstat (wstat with --bkg), "
+                        "the network as proposal (about a second); network: the network alone "
+                        "(milliseconds)")
+    s.add_argument("--bkg", help="background PHA (the exact posterior then uses wstat)")
+    s.add_argument("--band", nargs=2, type=ENERGY, default=(0.3, 10.0), metavar=("EMIN", "EMAX"),
+                   help="channels used by the exact posterior (keV)")
+    s.add_argument("--out", help="with --method exact and one PHA: write the weighted draws "
+                                 "to this FITS file")
+    s.add_argument("--clobber", action="store_true", help="overwrite an existing --out")
     s.set_defaults(func=commands.estimate)
 
     s = sub.add_parser("spi", help="spectral Smoothed Particle Inference of a PHA file (emcee)")

@@ -161,23 +161,39 @@ def deconvolve(args) -> int:
 
 
 def estimate(args) -> int:
+    out = None
+    if args.out:
+        if args.method != "exact" or len(args.pha) != 1:
+            raise OutputError("--out writes the exact posterior's draws of one spectrum: give one "
+                              "PHA and --method exact")
+        out = check_output(args.out, args.clobber)
     rows = []
     for pha in args.pha:
         est = estimate_files(pha, arf=args.arf, rmf=args.rmf, model=args.model, nH=args.nH,
-                             allow_instrument=args.any_instrument)
+                             allow_instrument=args.any_instrument, method=args.method,
+                             bkg=args.bkg, band=tuple(args.band))
+        if out is not None:
+            est.write(out, overwrite=args.clobber)
+        d = est.to_dict() if hasattr(est, "to_dict") else {k: v for k, v in est.items()
+                                                           if k != "proposal"}
         if args.json:
-            print(json.dumps({"file": pha, **est}))
+            print(json.dumps({"file": pha, **d}))
         else:
-            rows.append((pha, est))
+            rows.append((pha, d))
     if not args.json:
-        for pha, est in rows:
-            print(f"{pha}  (parameter network; norm of mmabs(nH={est['nH']:g}) * cie)")
+        for pha, d in rows:
+            how = ("exact posterior: " + d["path"] + f"; ESS {d['ess']:.0f}"
+                   + (f", k-hat {d['khat']:.2f}" if d.get("khat") is not None else "")
+                   + f"; {d['statistic']}" if d["method"] == "exact" else "parameter network alone")
+            print(f"{pha}  ({how}; norm of mmabs(nH={d['nH']:g}) * cie)")
             for k in ("kT", "abundance", "redshift", "norm"):
-                e = est[k]
+                e = d[k]
                 print(f"  {k:9s} {e['median']:.4g}  68%: [{e['lo68']:.4g}, {e['hi68']:.4g}]  "
                       f"90%: [{e['lo90']:.4g}, {e['hi90']:.4g}]")
-            for w in est.get("warnings", []):
+            for w in d.get("warnings", []):
                 print(f"  WARNING: {w}")
+        if out is not None:
+            print(f"written {out}")
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Dict
 
 import numpy as np
 
-__all__ = ["ELEMENTS", "SYMBOLS", "TABLES", "solar", "available_tables"]
+__all__ = ["ELEMENTS", "SYMBOLS", "TABLES", "solar", "available_tables", "set_abund", "get_abund"]
 
 #: atomic numbers of the elements in the emission table
 ELEMENTS = (1, 2, 6, 7, 8, 10, 11, 12, 13, 14, 16, 18, 20, 26, 28)
@@ -47,3 +47,19 @@ def solar(table: str = "angr") -> np.ndarray:
         raise ValueError(f"unknown solar abundance table {table!r}; choose one of "
                          f"{available_tables()}") from None
     return np.array([t[s] for s in SYMBOLS])
+
+
+_CURRENT = {"table": "angr"}
+
+
+def set_abund(table: str) -> None:
+    """Solar abundance table used by ``cie``, ``vcie`` and the exact posterior (like XSPEC's
+    ``abund``). One of 'angr' (Anders & Grevesse 1989, default), 'aspl', 'wilm', 'lodd'."""
+    if table not in available_tables():
+        raise ValueError(f"unknown abundance table {table!r}; choose from {available_tables()}")
+    _CURRENT["table"] = table
+
+
+def get_abund() -> str:
+    """The solar abundance table in use (:func:`set_abund`)."""
+    return _CURRENT["table"]

@@ -15,29 +15,12 @@ from sherpa.models.parameter import Parameter
 from sherpa.utils.err import ModelErr
 
 from ..emission import cie
-from ..emission.abundances import SYMBOLS, available_tables
+from ..emission.abundances import SYMBOLS, get_abund, set_abund  # noqa: F401 (re-exported)
 from ..response.grid import energy_bins
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CIE", "VCIE", "set_abund", "get_abund"]
-
-_ABUND = {"table": "angr"}
-
-
-def set_abund(table: str) -> None:
-    """Solar abundance table used by ``cie`` and ``vcie`` (like XSPEC's ``abund``).
-
-    One of 'angr' (Anders & Grevesse 1989, default), 'aspl', 'wilm', 'lodd'.
-    """
-    if table not in available_tables():
-        raise ValueError(f"unknown abundance table {table!r}; choose from {available_tables()}")
-    _ABUND["table"] = table
-
-
-def get_abund() -> str:
-    return _ABUND["table"]
-
 
 class _Cache:
     """A small cache keyed by parameter values, abundance table and grid."""
@@ -49,7 +32,7 @@ class _Cache:
     def key(self, p, lo, hi):
         lo = np.ascontiguousarray(lo, dtype=float)
         hi = np.ascontiguousarray(hi, dtype=float)
-        return (tuple(float(x) for x in p), _ABUND["table"], lo.size,
+        return (tuple(float(x) for x in p), get_abund(), lo.size,
                 hash(lo.tobytes()), hash(hi.tobytes()))
 
     def get(self, k):
@@ -122,7 +105,7 @@ class CIE(_Thermal):
     def calc(self, p, lo, hi=None, *args, **kwargs):
         kT, ab, z, norm = p
         return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
-            kT, ab, z, norm, a, b, abund_table=_ABUND["table"], line_binning="linear"))
+            kT, ab, z, norm, a, b, abund_table=get_abund(), line_binning="linear"))
 
 
 class VCIE(_Thermal):
@@ -147,5 +130,5 @@ class VCIE(_Thermal):
         elems = dict(zip(SYMBOLS[1:], p[1:len(SYMBOLS)]))
         z, norm = p[len(SYMBOLS)], p[len(SYMBOLS) + 1]
         return self._cached(p, lo, hi, lambda a, b: cie.spectrum(
-            kT, 1.0, z, norm, a, b, abund_table=_ABUND["table"], elements=elems,
+            kT, 1.0, z, norm, a, b, abund_table=get_abund(), elements=elems,
             line_binning="linear"))

@@ -292,7 +292,9 @@ def _load_files(pha, arf, rmf, exposure, check_counts):
     if expo is None and arf_obj is not None:
         expo = arf_obj.exposure
     name = str(pha) if pha is not None else str(rmf)
-    return pha_obj, _build(arf_obj, rmf_obj, expo, ascal, name, meta, pha_obj)
+    rsp = _build(arf_obj, rmf_obj, expo, ascal, name, meta, pha_obj)
+    rsp.meta["_arf_obj"], rsp.meta["_rmf_obj"] = arf_obj, rmf_obj   # for fits outside a session
+    return pha_obj, rsp
 
 
 def _from_session(id, resp_id=None) -> Response:

@@ -13,29 +13,15 @@ templates. Everything up to T is precomputed per (redshift, nH).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from ..errors import DataError
-from ..response.ogip import load_response
+from ..poisson import TRUNC, SpectralData, cstat
 from .templates import TemplateGrid, make_templates, node_weights
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SpectralData", "SpectralLikelihood", "cstat", "log_posterior"]
-
-TRUNC = 1e-25        # Sherpa's default truncation value for the model
-
-
-def cstat(data, model):
-    """Sherpa's cstat: 2 sum [mu - d + d ln(d / mu)] (mu truncated at 1e-25); vectorised."""
-    m = np.where(model > 0, model, TRUNC)
-    d = data
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(d > 0, d * (np.log(d) - np.log(m)), 0.0)
-    return 2.0 * np.sum(m - d + term, axis=-1)
+__all__ = ["SpectralData", "SpectralLikelihood", "cstat", "log_posterior", "TRUNC"]
 
 
 def log_posterior(lik, X):
@@ -48,72 +34,6 @@ def log_posterior(lik, X):
     if np.any(ok):
         out[ok] = -0.5 * lik.stat(X[ok]) + lp[ok]
     return out, lik.blobs(X)
-
-
-@dataclass
-class SpectralData:
-    """A data set as SPI needs it (from :meth:`from_session`)."""
-
-    counts: np.ndarray            # grouped, filtered source counts
-    matrix: np.ndarray            # (n_groups, n_energy): G diag(exposure*areascal) R
-    energy_lo: np.ndarray
-    energy_hi: np.ndarray
-    stat: str = "cstat"
-    bkg_counts: Optional[np.ndarray] = None
-    exp_src: Optional[np.ndarray] = None
-    exp_bkg: Optional[np.ndarray] = None
-    backscale_ratio: Optional[np.ndarray] = None
-    id: object = None
-
-    @classmethod
-    def from_session(cls, id=1, stat: Optional[str] = None) -> "SpectralData":
-        from sherpa.astro import ui
-
-        d = ui.get_data(id)
-        rsp = load_response(id=id)
-        nchan = rsp.n_channels
-        if d.subtracted:
-            raise DataError(f"data set {id!r} is background-subtracted; SPI models the counts: "
-                            f"unsubtract({id!r}) and use wstat (or cstat without background)")
-        # grouping/filter matrix from Sherpa itself (columns: unit counts in one channel)
-        eye = np.eye(nchan)
-        G = np.stack([d.apply_filter(eye[c], groupfunc=np.sum) for c in range(nchan)], axis=1)
-        ascal = np.asarray(rsp.areascal, float)
-        scale = rsp.exposure * (ascal if ascal.ndim else float(ascal))
-        matrix = G @ (rsp.matrix * (scale[:, None] if np.ndim(scale) else scale))
-        counts = np.asarray(d.get_dep(filter=True), float)
-        if stat is None:
-            stat = ui.get_stat_name()
-            stat = "wstat" if stat == "wstat" else "cstat"
-        out = cls(counts=counts, matrix=matrix, energy_lo=rsp.energy_lo, energy_hi=rsp.energy_hi,
-                  stat=stat, id=id)
-        if stat == "wstat":
-            if not d.background_ids:
-                raise DataError(f"wstat needs a background for data set {id!r}; load_bkg() or use cstat")
-            b = d.get_background(d.background_ids[0])
-            dummy = np.ones(nchan)
-            out.bkg_counts = np.asarray(d.apply_filter(b.get_dep(False), groupfunc=np.sum), float)
-            sb = d.apply_filter(d.backscal * dummy, groupfunc=d._middle)
-            bb = d.apply_filter(b.backscal * dummy, groupfunc=d._middle)
-            out.backscale_ratio = bb / sb
-            sa = dummy if d.areascal is None else d.areascal * dummy
-            ba = dummy if b.areascal is None else b.areascal * dummy
-            out.exp_src = d.exposure * d.apply_filter(sa, groupfunc=d._middle)
-            out.exp_bkg = b.exposure * d.apply_filter(ba, groupfunc=d._middle)
-        return out
-
-    def statistic(self, mu):
-        """The statistic for model counts ``mu`` (..., n_groups)."""
-        if self.stat == "cstat":
-            return cstat(self.counts, mu)
-        from sherpa.stats import _statfcts
-        mu2 = np.atleast_2d(mu)
-        out = np.empty(mu2.shape[0])
-        n = [self.counts.size]
-        for k in range(mu2.shape[0]):
-            out[k] = _statfcts.calc_wstat_stat(self.counts, mu2[k], n, self.exp_src, self.exp_bkg,
-                                               self.bkg_counts, self.backscale_ratio, TRUNC)[0]
-        return out.reshape(np.shape(mu)[:-1])
 
 
 class SpectralLikelihood:

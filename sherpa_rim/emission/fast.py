@@ -1,0 +1,146 @@
+"""CIE spectra on one energy grid, evaluated many times: the same numbers as
+:func:`sherpa_rim.emission.spectrum` with ``line_binning="linear"`` (what the Sherpa models
+use), at a fraction of the cost.
+
+What is prepared once per grid (and redshift range) and reused by every evaluation:
+
+* the bins sorted, their centres and which neighbours are contiguous (for the linear sharing
+  of a line between the two bins whose centres bracket it);
+* the lines that can fall on the grid at any redshift of the range (others add nothing),
+  their log emissivities laid out per temperature node, contiguous in memory;
+* the continuum cells that can reach the grid, per element, per node.
+
+An evaluation then interpolates the emissivities between the two nodes around kT (as the
+table does: geometrically), weights the elements, bins the lines and integrates the
+continuum: about 0.3 ms for a 1,000-bin grid on one core, against 2 ms for
+:func:`~sherpa_rim.emission.spectrum`, which prepares all of that on every call.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..response.grid import bin_integral
+from .abundances import SYMBOLS
+from .cie import _TINY, load_table
+
+__all__ = ["GridEvaluator"]
+
+
+class GridEvaluator:
+    """CIE spectra on the bins ``[e_lo, e_hi)`` (keV) for redshifts in ``z_range``.
+
+    ``evaluate(kT, weights, z, norm)`` returns photons/cm^2/s per bin, ``weights`` the number
+    abundance of each table element relative to H (:meth:`CIETable.weights`).
+    """
+
+    def __init__(self, e_lo, e_hi, z_range: Sequence[float] = (0.0, 2.0)):
+        t = load_table()
+        self.table = t
+        lo = np.asarray(e_lo, float)
+        hi = np.asarray(e_hi, float)
+        if lo.ndim != 1 or lo.shape != hi.shape or lo.size == 0:
+            raise ValueError("e_lo and e_hi must be 1-D arrays of the same, non-zero length (keV)")
+        self.e_lo, self.e_hi = lo, hi
+        self.z_range = (float(min(z_range)), float(max(z_range)))
+        if self.z_range[0] <= -1:
+            raise ValueError("redshift must be > -1")
+        self.order = np.argsort(lo, kind="stable")
+        self.lo_s, self.hi_s = lo[self.order], hi[self.order]
+        n = lo.size
+        self.centre = 0.5 * (self.lo_s + self.hi_s)
+        nxt = np.minimum(np.arange(n) + 1, n - 1)
+        prv = np.maximum(np.arange(n) - 1, 0)
+        self.contig_next = (np.arange(n) + 1 < n) & np.isclose(self.hi_s, self.lo_s[nxt], rtol=1e-9, atol=0)
+        self.contig_prev = (np.arange(n) - 1 >= 0) & np.isclose(self.lo_s, self.hi_s[prv], rtol=1e-9, atol=0)
+        self._edges3 = np.stack([self.lo_s, self.centre, self.hi_s], axis=1).ravel()
+        if np.any(np.diff(self._edges3) < 0):
+            raise ValueError("energy bins overlap; give non-overlapping bins (keV)")
+        # rest-frame energies that can land on the grid for z in the range
+        e_min = float(self.lo_s.min()) * (1 + self.z_range[0])
+        e_max = float(self.hi_s.max()) * (1 + self.z_range[1])
+        sel = (t.line_energy >= e_min) & (t.line_energy < e_max)
+        self.line_energy = t.line_energy[sel]
+        self.line_elem = t.line_elem[sel]
+        self.log_eps = np.ascontiguousarray(t._log_eps[sel].T)          # (nT, nl)
+        pos = t.line_eps[sel] > 0
+        self.line_on = np.ascontiguousarray((pos[:, :-1] | pos[:, 1:]).T)  # (nT-1, nl)
+        cells = (t.cont_energy[1:] > e_min) & (t.cont_energy[:-1] < e_max)
+        k0, k1 = int(np.argmax(cells)), int(cells.size - np.argmax(cells[::-1]))
+        self.cont_edges = t.cont_energy[k0:k1 + 1]
+        self.log_dens = np.ascontiguousarray(t._log_dens[:, :, k0:k1].transpose(1, 0, 2))
+        self.cell_width = t._cell_width[k0:k1]
+        self.log_tiny = np.log(_TINY) + 50
+
+    def covers(self, z: float) -> bool:
+        return self.z_range[0] <= z <= self.z_range[1]
+
+    def _node(self, kT):
+        t = self.table
+        i, w = t.t_index(kT)
+        return i, w
+
+    def evaluate(self, kT: float, weights: np.ndarray, z: float = 0.0, norm: float = 1.0,
+                 lines: bool = True, continuum: bool = True) -> np.ndarray:
+        if not self.covers(z):
+            raise ValueError(f"redshift {z} is outside this evaluator's range {self.z_range}")
+        i, w = self._node(kT)
+        zf = 1.0 + z
+        out_s = np.zeros(self.lo_s.size)
+        weights = np.asarray(weights, float)
+        if continuum:
+            ld = (1 - w) * self.log_dens[i] + w * self.log_dens[i + 1]      # (nel, nc)
+            dens = np.exp(ld)
+            dens[ld < self.log_tiny] = 0.0
+            cells = (weights[:, None] * dens).sum(axis=0) * self.cell_width
+            out_s += bin_integral(self.cont_edges, cells, self.lo_s * zf, self.hi_s * zf)
+        if lines:
+            eps = np.exp((1 - w) * self.log_eps[i] + w * self.log_eps[i + 1])
+            eps *= self.line_on[i]
+            eps *= weights[self.line_elem]
+            out_s += self._bin_linear(self.line_energy / zf, eps)
+        out = np.empty_like(out_s)
+        out[self.order] = out_s
+        return out * (norm * 1e14 / zf)
+
+    def _bin_linear(self, e, f):
+        """Each line shared between the two contiguous bins whose centres bracket it
+        (``sherpa_rim.emission.cie._bin_lines_linear``), from sums over runs of the sorted
+        lines: between two centres a line's share of the upper bin rises linearly, so a
+        half-bin's share is (sum f e - c sum f) / (c' - c) over the lines in it. The runs are
+        the half-bins [lo, c) and [c, hi), summed with one ``np.add.reduceat`` each (no
+        prefix-sum differences, so weak bins beside strong lines keep their precision)."""
+        lo, c = self.lo_s, self.centre
+        n = lo.size
+        idx = np.searchsorted(e, self._edges3, side="left")            # (3n,), non-decreasing
+        fe = np.append(f, 0.0)
+        S = np.add.reduceat(fe, idx)
+        G = np.add.reduceat(np.append(f * e, 0.0), idx)
+        empty = np.append(idx[1:] == idx[:-1], True)
+        S[empty] = 0.0
+        G[empty] = 0.0
+        s0, s1 = S[0::3], G[0::3]                                      # [lo, c)
+        u0, u1 = S[1::3], G[1::3]                                      # [c, hi)
+        prev, nxt = self.contig_prev, self.contig_next
+        cp = c[np.maximum(np.arange(n) - 1, 0)]
+        cn = c[np.minimum(np.arange(n) + 1, n - 1)]
+        dl = np.where(prev, c - cp, 1.0)
+        du = np.where(nxt, cn - c, 1.0)
+        up = np.where(prev, (s1 - cp * s0) / dl, s0)                   # lower half -> this bin
+        down = np.where(prev, s0 - up, 0.0)                            # ... -> the bin below
+        keep = np.where(nxt, (cn * u0 - u1) / du, u0)                  # upper half -> this bin
+        give = np.where(nxt, u0 - keep, 0.0)                           # ... -> the bin above
+        out = up + keep
+        out[1:] += give[:-1]
+        out[:-1] += down[1:]
+        return out
+
+    def spectrum(self, kT, abundance, z, norm, abund_table="angr",
+                 elements: Optional[dict] = None) -> np.ndarray:
+        """As :func:`sherpa_rim.emission.spectrum` (``line_binning='linear'``) on this grid."""
+        return self.evaluate(kT, self.table.weights(abundance, abund_table, elements), z, norm)
+
+
+def _check_symbols():          # the per-element weights follow SYMBOLS' order
+    assert len(SYMBOLS) == load_table().elements.size
