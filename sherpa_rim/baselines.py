@@ -174,6 +174,7 @@ def parametric_fit(S, R, sigma, energy_lo, energy_hi, starts=((1.0, 0.05), (3.0,
 
     from .emission import load_table, spectrum
     from .emission.absorption import transmission
+    from .emission.fast import GridEvaluator
 
     S, R, sigma = _check(S, R, sigma)
     t = load_table()
@@ -183,13 +184,20 @@ def parametric_fit(S, R, sigma, energy_lo, energy_hi, starts=((1.0, 0.05), (3.0,
     klo, khi = (t.kT_min, t.kT_max) if kT_range is None else kT_range
     sel = np.ones(S.size, bool) if mask is None else np.asarray(mask, bool)
 
+    ev = GridEvaluator(elo, ehi, z_range=(0.0, max(z_max, 0.0)))
+
+    def one(kT, ab, z, binning):
+        if binning == "linear":          # the same numbers as spectrum(line_binning="linear")
+            return ev.evaluate(kT, t.weights(ab), z, 1.0)
+        return spectrum(kT, ab, z, 1.0, elo, ehi, line_binning=binning)
+
     def model_flux(p, binning="linear"):
         # fitting uses linear line sharing (the statistic is then continuous in z); the
         # returned reconstruction bins lines exactly, as the simulated truth does
-        f = spectrum(p[0], p[1], p[2], 1.0, elo, ehi, line_binning=binning)
+        f = one(p[0], p[1], p[2], binning)
         if n_temperatures == 2:
             fr = 1.0 / (1.0 + np.exp(-p[5]))
-            f = (1 - fr) * f + fr * spectrum(p[4], p[1], p[2], 1.0, elo, ehi, line_binning=binning)
+            f = (1 - fr) * f + fr * one(p[4], p[1], p[2], binning)
         return f * absorb * 10 ** p[3]
 
     class Folded(ArithmeticModel):
@@ -230,7 +238,9 @@ def parametric_fit(S, R, sigma, energy_lo, energy_hi, starts=((1.0, 0.05), (3.0,
     if return_params:
         p = best[1]
         out = {"kT": p[0], "abundance": p[1], "redshift": p[2], "lognorm": p[3], "stat": best[0],
-               "dof": best[2]}
+               "dof": best[2], "statistic": stat,
+               "flux": model_flux(p),            # as fitted (lines shared linearly)
+               "mask": sel}
         if n_temperatures == 2:
             out.update(kT2=p[4], frac2=1.0 / (1.0 + np.exp(-p[5])))
         return F, out

@@ -129,7 +129,8 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
     fit_can = true_flux_on(res.energy_lo, res.energy_hi, kT=grp.kT.val,
                            Abundanc=grp.Abundanc.val, redshift=grp.redshift.val,
                            norm=grp.norm.val, nH=gal.nH.val)
-    rim = {"chi2_dof": res.chi2_dof, "in_prior": res.in_prior, "seconds": t_rim,
+    rim = {"gof": {k: res.gof[k] for k in ("statistic", "value", "expected", "sd", "p")},
+           "in_prior": res.in_prior, "seconds": t_rim,
            "rel_l2_rim": float(relative_l2(truth_can, res.flux, res.energy_lo, res.energy_hi)),
            "rel_l2_cie_fit": float(relative_l2(truth_can, fit_can, res.energy_lo, res.energy_hi)),
            "fe_l_err_rim": float(band_flux_error(truth_can, res.flux, res.energy_lo, res.energy_hi, FE_L_BAND)),
@@ -139,7 +140,9 @@ def run(out="sherpa_rim_demo", clobber=False, seed=1, exposure=40e3) -> dict:
             None: "  (the out-of-prior check failed)"}[res.in_prior]
     rim_lines = ["", f"RIM deconvolution ({res.model_name}, ONNX Runtime {res.provider}, "
                      f"{t_rim:.2f} s incl. 32 Poisson resamplings):",
-                 f"  refolded chi2/dof = {res.chi2_dof:.2f}" + flag,
+                 f"  goodness of fit of the refolded reconstruction: {res.gof['statistic']} = "
+                 f"{res.gof['value']:.1f} (expected {res.gof['expected']:.1f} +- {res.gof['sd']:.1f}), "
+                 f"p = {res.gof['p']:.2f}" + flag,
                  f"  relative L2 error of the intrinsic spectrum (0.5-7 keV): RIM {rim['rel_l2_rim']:.3f}, "
                  f"cie fit {rim['rel_l2_cie_fit']:.3f}",
                  f"  Fe-L (0.7-1.3 keV) flux error: RIM {100 * rim['fe_l_err_rim']:+.1f} %, "

@@ -49,6 +49,7 @@ class Observation:
     background_var: Optional[np.ndarray] = None   # their variance r^2 B = r b
     counts_noticed: float = 0.0                   # counts in the noticed channels
     meta: dict = field(default_factory=dict)      # the response's TELESCOP / INSTRUME / DETNAM, notes
+    noise: str = "poisson"                        # "poisson" (counts) or "gaussian" (S with sigma)
 
 
 def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:

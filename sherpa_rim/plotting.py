@@ -9,7 +9,7 @@ __all__ = ["plot_deconvolved"]
 
 
 def plot_deconvolved(res, truth=None, fig=None, title=None):
-    """Intrinsic spectrum with its 16-84 % band (top), data with the refolded model
+    """Intrinsic spectrum with its calibrated 68 % band (top), data with the refolded model
     (middle) and residuals in sigma (bottom), like ``plot_fit_resid``.
 
     Parameters
@@ -29,7 +29,7 @@ def plot_deconvolved(res, truth=None, fig=None, title=None):
     e = np.sqrt(res.energy_lo * res.energy_hi)
     de = res.energy_hi - res.energy_lo
     ax0.fill_between(e, res.flux_lo / de, res.flux_hi / de, color="C0", alpha=0.3, lw=0,
-                     label="RIM 16-84 %")
+                     label="RIM 68 % (calibrated)")
     ax0.plot(e, res.flux / de, color="C0", lw=1.2, label="RIM reconstruction")
     if truth is not None:
         ax0.plot(e, np.asarray(truth) / de, color="k", lw=0.9, ls="--", label="true spectrum")
@@ -64,5 +64,7 @@ def plot_deconvolved(res, truth=None, fig=None, title=None):
     ax2.axhline(0, color="C1", lw=0.8)
     ax2.set_ylabel("sigma")
     ax2.set_xlabel("Energy (keV)")
-    ax2.text(0.01, 0.85, f"chi2/dof = {res.chi2_dof:.2f}", transform=ax2.transAxes, fontsize=8)
+    g = getattr(res, "gof", None) or {}
+    ax2.text(0.01, 0.85, (f"{g['statistic']} p = {g['p']:.2g}" if g else f"chi2/dof = {res.chi2_dof:.2f}"),
+             transform=ax2.transAxes, fontsize=8)
     return fig

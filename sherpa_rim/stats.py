@@ -20,12 +20,15 @@ the bands inside the noticed range), in log flux:
 
     d_b = ln M_b(theta) - ln F_b - mu_b,     -2 ln p = d^T C^-1 d
 
-where mu and C are the mean and covariance of ln(true / RIM) band fluxes measured
-on simulated spectra through the *validation* responses, for the data set's class
-of total counts (``training/calibrate_rim.py``, stored in the model's manifest).
-So the prior is as wide as the RIM's real error, bias at low counts included,
-not the spread of its output under resampling (a per-bin prior of that width pulls
-fits *away* from the truth: it trusts a reconstruction that leans on its training
+where mu is the mean of ln(true / RIM) band fluxes measured on simulated spectra through
+the *validation* responses for the data set's class of total counts
+(``training/calibrate_rim.py``), and C = D Corr D: D the reconstruction's own calibrated
+1-sigma widths (half the log width of its calibrated 68 % band in each band,
+:mod:`sherpa_rim.rim.band`, calibrated on the same responses by
+``training/calibrate_band.py``), Corr the correlation of those errors in the class. So
+the prior is as wide as the RIM's real error on this spectrum, bias at low counts
+included, not the spread of its output under resampling (a per-bin prior of that width
+pulls fits *away* from the truth: it trusts a reconstruction that leans on its training
 prior at low counts, 200 times over).
 
 Caveat: the reconstruction is computed from the same counts as the fit statistic,
@@ -60,9 +63,13 @@ def band_matrix(energy_lo, energy_hi, edges) -> np.ndarray:
     return np.stack([band_mask(energy_lo, energy_hi, (a, b)) for a, b in zip(edges[:-1], edges[1:])]).astype(float)
 
 
-def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, band_hi):
+def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, band_hi, sd=None):
     """(band matrix, mu, whitening matrix W) for the bands inside [band_lo, band_hi] keV,
-    for the calibration class of ``total_counts``: -2 ln p = |W (ln M_b - ln F_b - mu)|^2."""
+    for the calibration class of ``total_counts``: -2 ln p = |W (ln M_b - ln F_b - mu)|^2.
+
+    ``sd``: the reconstruction's own calibrated 1-sigma widths of ln F_b (one per band, from
+    its calibrated 68 % band); the covariance is then D Corr D with D = diag(sd) and Corr
+    the class's correlation matrix. Without it, the class's covariance."""
     edges = np.asarray(calibration["band_edges_keV"], float)
     B = band_matrix(energy_lo, energy_hi, edges)
     keep = (edges[:-1] >= band_lo - 1e-9) & (edges[1:] <= band_hi + 1e-9)
@@ -78,6 +85,10 @@ def band_prior_terms(calibration, energy_lo, energy_hi, total_counts, band_lo, b
         cls = calibration["classes"][0]
     mu = np.asarray(cls["mean"], float)[keep]
     C = np.asarray(cls["cov"], float)[np.ix_(keep, keep)]
+    if sd is not None:
+        d = np.sqrt(np.diag(C))
+        D = np.asarray(sd, float)[keep]
+        C = C / np.outer(d, d) * np.outer(D, D)
     W = np.linalg.cholesky(np.linalg.inv(C)).T          # W^T W = C^-1
     return B[keep], mu, W
 
@@ -170,7 +181,8 @@ class _RIMPriorTerms(_Prior):
         lo = res.channel_lo[m].min() if m.any() else res.energy_lo[0]
         hi = res.channel_hi[m].max() if m.any() else res.energy_hi[-1]
         total = float(np.clip(res.data[m], 0, None).sum())
-        B, mu, W = band_prior_terms(cal, res.energy_lo, res.energy_hi, total, lo, hi)
+        B, mu, W = band_prior_terms(cal, res.energy_lo, res.energy_hi, total, lo, hi,
+                                    sd=_band_widths(res, cal["band_edges_keV"]))
         lnF = np.log(np.maximum(B @ res.flux, 1e-300))
         return {"result": res, "B": B, "target": lnF + mu, "W": W}
 
@@ -185,6 +197,18 @@ class _RIMPriorTerms(_Prior):
     def reconstruction(self):
         """The RIM result behind the prior (when it applies to one data set)."""
         return self._only("result")
+
+
+def _band_widths(res, edges):
+    """The calibrated 1-sigma width of ln(band flux) of a reconstruction, per prior band:
+    half the log width of its calibrated 68 % band (sherpa_rim.rim.band). A floor of 0.01
+    keeps a band whose resampling spread vanished from weighing without limit."""
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        band = res.bands[f"{a:g}-{b:g} keV"]
+        w = 0.5 * np.log(max(band["hi68"], 1e-300) / max(band["lo68"], 1e-300))
+        out.append(max(w, 0.01))
+    return np.asarray(out)
 
 
 class _PlusPrior:

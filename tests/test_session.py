@@ -91,22 +91,31 @@ def test_deconvolve_result_interface_and_write(clean_session, tmp_path):
     _fake_group(ui)
     ui.notice(0.5, 7.0)
     res = sherpa_rim.deconvolve(id=1)
-    for k in ("energy_lo", "energy_hi", "flux", "flux_lo", "flux_hi"):
+    for k in ("energy_lo", "energy_hi", "flux", "flux_lo", "flux_hi", "flux_lo90", "flux_hi90"):
         assert getattr(res, k).shape == res.energy_lo.shape
-    # the band is the spread of the reconstructions of the resampled data: it has width in
-    # the noticed band, and the reconstruction of the data themselves lies inside the
-    # resamplings' 16-84 % range in most bins (not by construction: checked before clipping)
+    # the bands: 90 % outside 68 % around the reconstruction, with width in the noticed band
     band = (res.energy_lo > 0.6) & (res.energy_hi < 6.5)
-    lo, hi = np.percentile(res.samples, [15.87, 84.13], axis=0)
-    assert np.all(hi[band] > lo[band])
-    assert np.mean((lo[band] <= res.flux[band]) & (res.flux[band] <= hi[band])) > 0.6
-    assert 0.5 < res.chi2_dof < 2.0
+    assert np.all(res.flux_lo90 <= res.flux_lo) and np.all(res.flux_lo <= res.flux)
+    assert np.all(res.flux <= res.flux_hi) and np.all(res.flux_hi <= res.flux_hi90)
+    assert np.all(res.flux_hi[band] > res.flux_lo[band])
+    # the goodness of fit is the C-statistic against its expectation, with a p-value
+    g = res.gof
+    assert g["statistic"] == "cstat" and 0.0 <= g["p"] <= 1.0
+    assert abs(g["value"] - g["expected"]) < 6 * g["sd"]
+    assert "goodness of fit" in res.summary() and "68 % and 90 %" in res.summary()
     f = res.write(tmp_path / "rim.fits")
     from astropy.io import fits
     with fits.open(f) as hl:
         h = hl[1].header
         assert h["MODEL"] == "rim_default" and len(h["MODELSHA"]) == 64
-        assert set(hl[1].columns.names) == {"ENERG_LO", "ENERG_HI", "FLUX", "FLUX_LO", "FLUX_HI"}
+        assert set(hl[1].columns.names) == {"ENERG_LO", "ENERG_HI", "FLUX", "FLUX_LO", "FLUX_HI",
+                                            "FLUX_LO90", "FLUX_HI90"}
+        assert h["GOF_STAT"] == "cstat" and h["GOF_P"] == pytest.approx(g["p"])
+        assert h["BANDCLS"] == res.band_class
+        assert any("calibrated" in c for c in h["COMMENT"])
+        bands = hl["BANDS"].data
+        assert list(bands["BAND"]) == list(res.bands)
+        assert np.all(bands["FLUX_LO90"] <= bands["FLUX"]) and np.all(bands["FLUX"] <= bands["FLUX_HI90"])
     e = res.write(tmp_path / "rim.ecsv")
     assert "FLUX_HI" in e.read_text()
     with pytest.raises(FileExistsError, match="overwrite"):
@@ -213,9 +222,11 @@ def test_rim_prior_with_levmar_neldermead_and_draws(clean_session):
 
 
 def test_rim_prior_is_the_calibrated_band_prior(clean_session):
-    """The RIM prior is d^T C^-1 d over the calibrated bands inside the noticed range, with
-    the calibration class of the data set's counts; bands outside the range are left out."""
-    from sherpa_rim.stats import RIMPriorCStat, band_prior_terms
+    """The RIM prior is d^T C^-1 d over the calibrated bands inside the noticed range: C is
+    the class's correlation scaled by this reconstruction's own calibrated 68 % band widths
+    (half the log width of each band's interval), mu the class's mean offset; bands outside
+    the range are left out."""
+    from sherpa_rim.stats import RIMPriorCStat
     from sherpa_rim.runtime import read_manifest
     ui = clean_session
     src = _cie_fit_setup(ui, expo=20e3, seed=2, band=(0.8, 7.0), start=(2.0, 0.6, 1.5e-3))
@@ -225,13 +236,18 @@ def test_rim_prior_is_the_calibrated_band_prior(clean_session):
     res = st.reconstruction
     cal = read_manifest()["models"]["rim_default"]["prior_calibration"]
     counts = np.clip(res.data[res.noticed], 0, None).sum()
-    B, mu, W = band_prior_terms(cal, res.energy_lo, res.energy_hi, counts, 0.8, 7.0)
-    assert B.shape[0] == 6                       # 0.5-0.70 and 0.70-0.97 keV lie below 0.8 keV
     cls = next(c for c in cal["classes"]
                if c["counts"][0] <= counts < (c["counts"][1] or np.inf))
-    C = np.asarray(cls["cov"])[2:, 2:]
-    assert np.allclose(W.T @ W, np.linalg.inv(C), rtol=1e-8)
-    d = np.log(B @ src(res.energy_lo, res.energy_hi)) - np.log(B @ res.flux) - mu
+    edges = cal["band_edges_keV"]
+    names = [f"{a:g}-{b:g} keV" for a, b in zip(edges[:-1], edges[1:])][2:]   # 2 lie below 0.8 keV
+    sd = np.array([0.5 * np.log(res.bands[n]["hi68"] / res.bands[n]["lo68"]) for n in names])
+    assert np.all(sd > 0.01)
+    cov = np.asarray(cls["cov"])[2:, 2:]
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    C = corr * np.outer(sd, sd)
+    mid = 0.5 * (res.energy_lo + res.energy_hi)
+    B = np.stack([(mid >= a) & (mid < b) for a, b in zip(edges[2:-1], edges[3:])]).astype(float)
+    d = np.log(B @ src(res.energy_lo, res.energy_hi)) - np.log(B @ res.flux) - np.asarray(cls["mean"])[2:]
     ui.set_stat("cstat")
     assert total == pytest.approx(ui.calc_stat() + d @ np.linalg.solve(C, d), rel=1e-9)
 
@@ -300,7 +316,7 @@ def test_cli_deconvolve_writes_fits(tmp_path):
     r = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "deconvolve", SHERPA_PHA, "--out",
                         str(out), "--samples", "4"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
-    assert out.exists() and "chi2/dof" in r.stdout
+    assert out.exists() and "goodness of fit: cstat" in r.stdout
     r2 = subprocess.run([sys.executable, "-m", "sherpa_rim.cli", "deconvolve", SHERPA_PHA, "--out",
                          str(out)], capture_output=True, text=True, timeout=300)
     assert r2.returncode == 2 and "--clobber" in r2.stderr

@@ -9,40 +9,45 @@ from __future__ import annotations
 import logging
 from typing import List, Optional, Tuple
 
+import numpy as np
+from scipy import stats as sps
 from scipy.stats import chi2 as chi2_dist
 
 from ..baselines import parametric_fit
 from ..observation import IGNORED_SIGMA
+from ..poisson import cstat, cstat_expectation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prior_checks", "NH_TRAINING_MAX", "OUT_OF_PRIOR_CHI2"]
+__all__ = ["prior_checks", "NH_TRAINING_MAX", "P_OUTSIDE"]
 
 NH_TRAINING_MAX = 0.1        # 1e22 cm^-2: the RIM's training mixture (training.data.MIXTURE)
-OUT_OF_PRIOR_CHI2 = 1.5      # refolded chi^2/dof above this (and p < 1e-3): outside the prior
+P_OUTSIDE = 1e-3             # a goodness-of-fit p-value below this: outside the prior
 
 
-def prior_checks(chi2, dof, obs, nH=None) -> Tuple[List[str], Optional[bool]]:
+def prior_checks(gof: dict, obs, nH=None) -> Tuple[List[str], Optional[bool]]:
     """Warnings when the reconstruction should not be trusted, and the verdict: True (inside
     the training prior), False (outside), None (the check could not be made).
 
-    1. the refolded reconstruction does not fit the data;
+    1. the refolded reconstruction does not fit the data: its goodness-of-fit p-value
+       (``gof``, :func:`sherpa_rim.rim.band.refold_pvalue`: the calibrated C-statistic for
+       counts, chi2 for Gaussian noise) below ``P_OUTSIDE``;
     2. the data are not thermal: no plasma of the training prior (one or two temperatures
-       in 0.5-8 keV, abundance 0.15-1.5, z <= 0.3) describes them (chi2/dof > 1.5 with
-       p < 1e-3). A network always returns *a* spectrum; this says when it is outside what
-       it has learnt (e.g. a line-free power law, which only a metal-free plasma mimics).
-       A known Galactic column ``nH`` is held fixed in those fits: without it an absorbed
-       group (the demo's, 1e21 cm^-2) looks unlike any unabsorbed plasma.
+       in 0.5-8 keV, abundance 0.15-1.5, z <= 0.3) describes them (the best fit's p-value
+       below ``P_OUTSIDE``: for counts its C-statistic against the expectation, Kaastra 2017).
+       A network always returns *a* spectrum; this says when it is outside what it has
+       learnt (e.g. a line-free power law, which only a metal-free plasma mimics). A known
+       Galactic column ``nH`` is held fixed in those fits: without it an absorbed group
+       (the demo's, 1e21 cm^-2) looks unlike any unabsorbed plasma.
     """
     w = []
     inside = True
-    if dof > 0:
-        p = chi2_dist.sf(chi2, dof)
-        if chi2 / dof > OUT_OF_PRIOR_CHI2 and p < 1e-3:
-            w.append(f"the refolded reconstruction does not fit the data (chi2/dof = "
-                     f"{chi2 / dof:.2f}, p = {p:.1e}): the spectrum is outside the training prior "
-                     "(thermal plasma, kT 0.5-8 keV); do not use this reconstruction")
-            inside = False
+    if gof["p"] < P_OUTSIDE:
+        w.append(f"the refolded reconstruction does not fit the data ({gof['statistic']} = "
+                 f"{gof['value']:.1f}, expected {gof['expected']:.1f} +- {gof['sd']:.1f}, "
+                 f"p = {gof['p']:.1e}): the spectrum is outside the training prior (thermal "
+                 "plasma, kT 0.5-8 keV); do not use this reconstruction")
+        inside = False
     if obs.counts_total < 300:
         w.append(f"only {obs.counts_total:.0f} counts: the reconstruction is mostly the prior")
     elif inside:
@@ -72,13 +77,27 @@ def _not_thermal(obs, nH=None) -> Tuple[Optional[bool], Optional[str]]:
             log.warning("out-of-prior check failed: %s", exc)
             return None, (f"the out-of-prior check failed ({type(exc).__name__}: {exc}): whether "
                           "the spectrum is inside the training prior is not known")
-        red = p["stat"] / max(p["dof"], 1)
-        best = red if best is None else min(best, red)
-        if red < OUT_OF_PRIOR_CHI2 or chi2_dist.sf(p["stat"], max(p["dof"], 1)) > 1e-3:
+        pval = _fit_pvalue(obs, m, p, nt)
+        best = pval if best is None else max(best, pval)
+        if pval >= P_OUTSIDE:
             return True, None
     absorbed = (f"seen through the Galactic column {nH:g}e22 cm^-2" if nH else
                 "unabsorbed: give nH= if the source has a Galactic column")
     return False, (f"no thermal plasma of the training prior (1 or 2 temperatures in 0.5-8 keV, "
                    f"abundance >= 0.15; {absorbed}) fits "
-                   f"these data (best chi2/dof = {best:.2f}): the spectrum is outside the training "
+                   f"these data (best fit's p = {best:.1e}): the spectrum is outside the training "
                    "prior; the RIM reconstruction is an interpolation, not a measurement")
+
+
+def _fit_pvalue(obs, mask, p, n_temperatures) -> float:
+    """p-value of a plasma fit: for counts its C-statistic against the expectation for the
+    fitted model (Kaastra 2017), one unit lower per free parameter; for Gaussian noise chi2."""
+    k = 4 if n_temperatures == 1 else 6
+    if obs.noise == "gaussian":
+        return float(chi2_dist.sf(p["stat"], max(p["dof"], 1)))
+    mu = np.clip((obs.R @ p["flux"])[mask], 1e-10, None)
+    b = 0.0 if obs.background is None else obs.background[mask]
+    d = np.clip(obs.S[mask] + b, 0, None)
+    C = float(cstat(d, mu + b))
+    e, v = cstat_expectation(mu + b)
+    return float(sps.norm.sf((C - (e - k)) / np.sqrt(v)))

@@ -9,8 +9,10 @@ The data are mapped onto the shipped model's canonical grid (its energy bins
 and grouped PI channels), the response is regridded there and multiplied by
 the exposure (and AREASCAL), so that F comes out in photons/cm^2/s per bin
 (:mod:`sherpa_rim.observation`). Channels the user ignored get no weight (infinite
-noise). The uncertainty band (16-84 %) comes from running the network on Poisson
-resamplings of the data (a parametric bootstrap, one ONNX Runtime batch).
+noise). The band is the spread of the network over Poisson resamplings of the data (one
+ONNX Runtime batch), scaled per count class and energy bin so that it covers the truth at
+its stated rate on the validation ObsIDs (:mod:`sherpa_rim.rim.band`): ``flux_lo/hi`` the
+68 % band, ``flux_lo90/hi90`` the 90 % one, ``bands`` the same for broad-band fluxes.
 
 After the network, a data-consistency step (:mod:`sherpa_rim.rim.consistency`) refines
 the reconstruction against the data; ``refine=False`` gives the bare network output.
@@ -28,6 +30,7 @@ from ..observation import (IGNORED_SIGMA, Observation, check_column, galactic_co
                            observation_from_files, observation_from_session)
 from ..response.grid import CanonicalGrid
 from ..runtime import check_applicable, open_model, shared
+from .band import calibrated_band, calibration, count_class, refold_pvalue
 from .checks import prior_checks
 from .consistency import data_consistency
 from .result import DeconvolutionResult
@@ -74,20 +77,10 @@ class RIMDeconvolver:
                                  statistic=statistic)
         return F
 
-    def deconvolve(self, obs: Observation, n_samples: int = 32, seed: int = 0,
-                   nH: Optional[float] = None, allow_instrument: bool = False) -> DeconvolutionResult:
-        """``nH``: the Galactic column (1e22 cm^-2) when known; the out-of-prior check then
-        holds it fixed in its plasma fits (the training prior includes absorption up to
-        1e21 cm^-2), and the DAE uses it to fill ignored channels. A response of another
-        instrument than the network's training responses is refused unless
-        ``allow_instrument`` (then every output carries a warning)."""
-        if nH is not None:
-            nH = float(check_column(nH))
-        if int(n_samples) < 2:
-            raise ValueError(f"n_samples = {n_samples}: the band needs at least 2 resamplings "
-                             "(32 by default)")
-        applicable = check_applicable(self.session.entry, self.name, obs.meta, obs.counts_noticed,
-                                      allow_instrument)
+    def reconstruct(self, obs: Observation, n_samples: int = 32, seed: int = 0,
+                    nH: Optional[float] = None):
+        """(F, samples): the reconstruction of ``obs`` and of ``n_samples`` parametric-bootstrap
+        copies of it (one batch), before any calibration or check."""
         rng = np.random.default_rng(seed)
         draws, sig_draws = _resample(obs, n_samples, rng)
         # ignored channels carry no weight (infinite noise); their counts are filled by the
@@ -97,25 +90,51 @@ class RIMDeconvolver:
         S_all = np.vstack([np.where(obs.noticed, obs.S, fill)[None, :], draws])
         sig_all = np.vstack([obs.sigma[None, :], np.where(obs.noticed, sig_draws, IGNORED_SIGMA)])
         # counts without a subtracted background: Poisson likelihood in the refinement
-        stat = "cash" if obs.background is None else "chi2"
+        stat = "cash" if obs.background is None and obs.noise == "poisson" else "chi2"
         F_all = self.run(S_all, obs.R, sig_all, statistic=stat)
-        F = F_all[0]
-        samples = F_all[1:]
-        lo, hi = np.percentile(samples, [15.87, 84.13], axis=0)
+        return F_all[0], F_all[1:]
+
+    def deconvolve(self, obs: Observation, n_samples: int = 32, seed: int = 0,
+                   nH: Optional[float] = None, allow_instrument: bool = False,
+                   checks: bool = True) -> DeconvolutionResult:
+        """``nH``: the Galactic column (1e22 cm^-2) when known; the out-of-prior check then
+        holds it fixed in its plasma fits (the training prior includes absorption up to
+        1e21 cm^-2), and the DAE uses it to fill ignored channels. A response of another
+        instrument than the network's training responses is refused unless
+        ``allow_instrument`` (then every output carries a warning). ``checks=False`` skips
+        the out-of-prior plasma fits (the goodness of fit is always computed)."""
+        if nH is not None:
+            nH = float(check_column(nH))
+        if int(n_samples) < 2:
+            raise ValueError(f"n_samples = {n_samples}: the band needs at least 2 resamplings "
+                             "(32 by default)")
+        applicable = check_applicable(self.session.entry, self.name, obs.meta, obs.counts_noticed,
+                                      allow_instrument)
+        F, samples = self.reconstruct(obs, n_samples, seed, nH)
+        cal = calibration(self.session.entry)
+        cls = count_class(obs.counts_noticed, obs.noise)
+        band = calibrated_band(F, samples, self.grid.energy_lo, self.grid.energy_hi, cal, cls)
         refolded = obs.R @ F
         m = obs.noticed
         chi2 = float((((obs.S - refolded) / obs.sigma)[m] ** 2).sum())
         dof = int(m.sum())
-        warnings, inside = prior_checks(chi2, dof, obs, nH)
+        b = 0.0 if obs.background is None else obs.background
+        gof = refold_pvalue(obs.S + b, refolded + b, m, cal, cls, obs.noise, obs.sigma)
+        if checks:
+            warnings, inside = prior_checks(gof, obs, nH)
+        else:
+            warnings, inside = [], None
         warnings = applicable + warnings + list(obs.meta.get("notes", []))
         e = self.session.entry
         return DeconvolutionResult(
             energy_lo=self.grid.energy_lo, energy_hi=self.grid.energy_hi, flux=F,
-            flux_lo=np.minimum(lo, F), flux_hi=np.maximum(hi, F), refolded=refolded, data=obs.S,
+            flux_lo=band["lo68"], flux_hi=band["hi68"], refolded=refolded, data=obs.S,
             sigma=obs.sigma, noticed=m, channel_lo=self.grid.channel_lo,
             channel_hi=self.grid.channel_hi, chi2=chi2, dof=dof, model_name=self.name,
             model_sha256=e["sha256"], provider=self.session.provider, exposure=obs.exposure,
-            name=obs.name, samples=samples, warnings=warnings, in_prior=inside)
+            name=obs.name, samples=samples, warnings=warnings, in_prior=inside,
+            flux_lo90=band["lo90"], flux_hi90=band["hi90"], bands=band["bands"], band_class=cls,
+            gof=gof)
 
 
 def deconvolve(id=1, model: str = "rim_default", n_samples: int = 32, seed: int = 0,
@@ -149,6 +168,9 @@ def _resample(obs: Observation, n: int, rng):
     """``n`` parametric-bootstrap copies of the (background-subtracted) counts and their
     noise: the source region's counts ~ Poisson(S + b), the background ~ r Poisson(b / r)
     with r = var_b / b per channel, the noise sqrt(total + r b*) of each copy."""
+    if obs.noise == "gaussian":
+        return obs.S + obs.sigma * rng.standard_normal((n, obs.S.size)), np.broadcast_to(
+            obs.sigma, (n, obs.S.size))
     if obs.background is None:
         draws = rng.poisson(np.clip(obs.S, 0, None), size=(n, obs.S.size)).astype(float)
         return draws, np.sqrt(np.maximum(draws, 1.0))

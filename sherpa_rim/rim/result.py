@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -36,23 +36,39 @@ class DeconvolutionResult:
     samples: Optional[np.ndarray] = None
     warnings: List[str] = field(default_factory=list)
     in_prior: Optional[bool] = True     # inside the training prior; None: the check failed
+    flux_lo90: Optional[np.ndarray] = None
+    flux_hi90: Optional[np.ndarray] = None
+    bands: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    band_class: str = ""
+    gof: Dict[str, object] = field(default_factory=dict)
+
+    BAND_NOTE = ("calibrated: the resampling spread scaled per count class and energy bin to "
+                 "cover the truth at the stated rate on the validation ObsIDs")
 
     @property
     def chi2_dof(self) -> float:
         return self.chi2 / max(self.dof, 1)
 
     def summary(self) -> str:
+        g = self.gof
+        fit = (f"  goodness of fit: {g['statistic']} = {g['value']:.1f}, expected "
+               f"{g['expected']:.1f} +- {g['sd']:.1f}, p = {g['p']:.2g}" if g else
+               f"  refolded chi2/dof = {self.chi2:.1f}/{self.dof} = {self.chi2_dof:.2f}")
         lines = [f"RIM deconvolution of {self.name or 'spectrum'} with {self.model_name} "
-                 f"({self.provider})",
-                 f"  refolded chi2/dof = {self.chi2:.1f}/{self.dof} = {self.chi2_dof:.2f}",
+                 f"({self.provider})", fit,
+                 f"  band: 68 % and 90 %, {self.BAND_NOTE} (class {self.band_class})",
                  "  inside the training prior: " + {True: "yes", False: "NO",
                                                    None: "not known (the check failed)"}[self.in_prior]]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def write(self, path, overwrite: bool = False) -> pathlib.Path:
-        """FITS binary table (.fits/.fit) or ECSV (.ecsv): ENERG_LO, ENERG_HI (keV), FLUX,
-        FLUX_LO, FLUX_HI (photons/cm^2/s per bin; the band is the 16-84 % range)."""
+        """FITS (.fits/.fit/.fts) or ECSV (.ecsv): ENERG_LO, ENERG_HI (keV), FLUX, FLUX_LO,
+        FLUX_HI (the calibrated 68 % band), FLUX_LO90, FLUX_HI90 (90 %), in photons/cm^2/s
+        per bin; the header says what the band is, the goodness of fit and every warning.
+        FITS adds a BANDS extension with the broad-band fluxes and their intervals (ECSV:
+        in the meta)."""
+        from astropy.io import fits
         from astropy.table import Table
 
         path = pathlib.Path(path)
@@ -64,24 +80,44 @@ class DeconvolutionResult:
         t["FLUX"] = self.flux
         t["FLUX_LO"] = self.flux_lo
         t["FLUX_HI"] = self.flux_hi
+        cols = ["FLUX", "FLUX_LO", "FLUX_HI"]
+        if self.flux_lo90 is not None:
+            t["FLUX_LO90"] = self.flux_lo90
+            t["FLUX_HI90"] = self.flux_hi90
+            cols += ["FLUX_LO90", "FLUX_HI90"]
         for c in ("ENERG_LO", "ENERG_HI"):
             t[c].unit = "keV"
-        for c in ("FLUX", "FLUX_LO", "FLUX_HI"):
+        for c in cols:
             t[c].unit = "photon / (cm2 s)"
+        g = self.gof or {}
         meta = {"EXTNAME": "RIM_SPECTRUM", "CREATOR": "sherpa_rim", "MODEL": self.model_name,
                 "MODELSHA": self.model_sha256, "PROVIDER": self.provider,
                 "CHI2": float(self.chi2), "DOF": int(self.dof), "EXPOSURE": float(self.exposure),
                 "OBJECT": self.name[-60:],
                 "INPRIOR": "UNKNOWN" if self.in_prior is None else bool(self.in_prior),
-                "BAND": "16-84 percent, Poisson resampling",
+                "BAND": "FLUX_LO/HI 68 pc, FLUX_LO90/HI90 90 pc, calibrated",
+                "BANDCLS": self.band_class,
+                "GOF_STAT": str(g.get("statistic", "")), "GOF_P": float(g.get("p", np.nan)),
                 "REFINE": "data consistency, 16 log-E knots, ridge 30"}
         t.meta.update(meta)
-        if self.warnings:          # each warning as a COMMENT card (FITS) / comment (ECSV)
-            t.meta["comments"] = [f"WARNING: {w}" for w in self.warnings]
+        comments = [f"Band: {self.BAND_NOTE}."]
+        if g:
+            comments.append(f"Goodness of fit: {g.get('method')}.")
+        comments += [f"WARNING: {w}" for w in self.warnings]
+        t.meta["comments"] = comments
         if path.suffix.lower() == ".ecsv":
+            t.meta["bands"] = self.bands
             t.write(path, format="ascii.ecsv", overwrite=overwrite)
-        else:
-            t.write(path, format="fits", overwrite=overwrite)
+            return path
+        hdus = [fits.PrimaryHDU(), fits.table_to_hdu(t)]
+        if self.bands:
+            bt = Table(rows=[(n, *(v[k] for k in ("flux", "lo68", "hi68", "lo90", "hi90")))
+                             for n, v in self.bands.items()],
+                       names=("BAND", "FLUX", "FLUX_LO", "FLUX_HI", "FLUX_LO90", "FLUX_HI90"))
+            bt.meta.update({"EXTNAME": "BANDS", "BAND": "photon flux in each band, calibrated "
+                            "68 and 90 percent intervals"})
+            hdus.append(fits.table_to_hdu(bt))
+        fits.HDUList(hdus).writeto(path, overwrite=overwrite)
         return path
 
     def plot(self, ax=None, show_truth=None):
