@@ -36,16 +36,22 @@ def test_kT_hard_limits_are_the_table_range(clean_session):
 
 
 def test_cache_avoids_recomputation(clean_session, monkeypatch):
+    from sherpa_rim.emission.fast import GridEvaluator
     ui = clean_session
     c = ui.create_model_component("cie", "c1")
-    calls = []
-    real = cie_mod.spectrum
+    calls, built = [], []
+    real, real_init = GridEvaluator.evaluate, GridEvaluator.__init__
 
-    def counting(*a, **k):
+    def counting(self, *a, **k):
         calls.append(1)
-        return real(*a, **k)
+        return real(self, *a, **k)
 
-    monkeypatch.setattr(cie_mod, "spectrum", counting)
+    def init(self, *a, **k):
+        built.append(1)
+        real_init(self, *a, **k)
+
+    monkeypatch.setattr(GridEvaluator, "evaluate", counting)
+    monkeypatch.setattr(GridEvaluator, "__init__", init)
     lo = np.linspace(0.5, 7.0, 100)
     hi = lo + 0.065
     a = c(lo, hi)
@@ -54,7 +60,41 @@ def test_cache_avoids_recomputation(clean_session, monkeypatch):
     np.testing.assert_array_equal(a, b)
     c.kT = 2.0
     c(lo, hi)
-    assert len(calls) == 2
+    assert len(calls) == 2 and len(built) == 1         # new parameters: the grid's evaluator reused
+    c.redshift = 3.0                                    # outside its redshift range: rebuilt
+    c(lo, hi)
+    assert len(built) == 2
+
+
+@pytest.mark.parametrize("grid", ["contiguous", "gaps", "wavelength", "wide-z"])
+def test_models_equal_the_pure_function(clean_session, grid):
+    """cie and vcie (the per-grid evaluator) give the pure function's numbers
+    (``spectrum(line_binning="linear")``) on contiguous grids, grids with ignored channels
+    (gaps), wavelength grids (Angstrom, as Sherpa passes them in wavelength analysis) and at
+    a redshift outside the evaluator's first range."""
+    from sherpa_rim.emission import spectrum
+    from sherpa_rim.response.grid import HC_KEV_A, energy_bins
+    ui = clean_session
+    e = np.linspace(0.3, 10.0, 1001)
+    lo, hi = e[:-1], e[1:]
+    if grid == "gaps":
+        keep = np.r_[0:120, 180:640, 700:1000]
+        lo, hi = lo[keep], hi[keep]
+    elif grid == "wavelength":
+        lo, hi = HC_KEV_A / hi[::-1], HC_KEV_A / lo[::-1]
+    z = 2.7 if grid == "wide-z" else 0.043
+    c = ui.create_model_component("cie", "c2")
+    c.kT, c.Abundanc, c.redshift, c.norm = 1.7, 0.45, z, 2e-3
+    model_lo, model_hi = lo, hi
+    lo, hi = energy_bins(lo, hi)              # what the model integrates over, in keV
+    want = spectrum(1.7, 0.45, z, 2e-3, lo, hi, line_binning="linear",
+                    abund_table=sherpa_rim.get_abund())
+    np.testing.assert_allclose(c(model_lo, model_hi), want, rtol=1e-8, atol=1e-12 * want.max())
+    v = ui.create_model_component("vcie", "v2")
+    v.kT, v.redshift, v.O, v.Fe, v.Ni = 0.8, z, 3.0, 0.5, 0.2
+    want = spectrum(0.8, 1.0, z, 1.0, lo, hi, line_binning="linear",
+                    elements={"O": 3.0, "Fe": 0.5, "Ni": 0.2})
+    np.testing.assert_allclose(v(model_lo, model_hi), want, rtol=1e-8, atol=1e-12 * want.max())
 
 
 def test_vcie_equals_cie_with_same_abundances(clean_session):

@@ -20,8 +20,10 @@ __all__ = ["ACIS_PI_CHANNELS", "ACIS_PI_WIDTH_KEV", "HC_KEV_A", "CanonicalGrid",
 ACIS_PI_CHANNELS = 1024
 ACIS_PI_WIDTH_KEV = 0.0146
 
-#: h c in keV Angstrom: E (keV) = HC_KEV_A / lambda (Angstrom)
-HC_KEV_A = 12.398419843320026
+#: h c in keV Angstrom: E (keV) = HC_KEV_A / lambda (Angstrom). Sherpa's value
+#: (``sherpa.astro.hc``), so that the wavelength bins Sherpa makes from energies convert
+#: back exactly (CODATA 2018 gives 12.3984198; the 1e-7 difference moved lines between bins)
+HC_KEV_A = 12.39841874
 
 
 @dataclass(frozen=True)
