@@ -24,7 +24,6 @@ import numpy as np
 
 logging.getLogger("sherpa").setLevel(logging.ERROR)
 
-from sherpa.astro import ui  # noqa: E402
 
 import sherpa_rim  # noqa: E402,F401
 from sherpa_rim.amortised import GapFiller, ParameterEstimator  # noqa: E402
@@ -48,7 +47,7 @@ def sherpa_fit(obs, start, rs, nH=0.0, mask=None):
     from sherpa_rim.emission.absorption import transmission
     from sherpa.data import Data1D
     from sherpa.fit import Fit
-    from sherpa.optmethods import LevMar, NelderMead
+    from sherpa.optmethods import NelderMead
     from sherpa.stats import Cash
     from sherpa.models.model import ArithmeticModel
     from sherpa.models.parameter import Parameter

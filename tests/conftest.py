@@ -1,6 +1,4 @@
 import logging
-import pathlib
-import warnings
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 correct answer), never a traceback on the command line, a wrong result with exit 0, or an
 overwritten file. docs/errors.md lists what each case gets (tools/errors_table.py writes it
 from this table)."""
-import json
 import os
 import pathlib
 import re

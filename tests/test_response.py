@@ -1,5 +1,4 @@
 """Dense responses against Sherpa's own folding, regridding, and bad input."""
-import pathlib
 import shutil
 
 import numpy as np

@@ -2,7 +2,6 @@
 held-out responses, honest failure outside the training prior, and the training loop."""
 import json
 import logging
-import pathlib
 import shutil
 
 import numpy as np
