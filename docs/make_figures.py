@@ -146,9 +146,9 @@ def architecture():
     pkg = pathlib.Path(sherpa_rim.__file__).parent
     layers = [
         ("command line, demo", ["cli/", "demo.py"]),
-        ("Sherpa face", ["models/", "stats.py", "session.py"]),
+        ("Sherpa face", ["models/", "stats.py", "session.py", "crosscal/"]),
         ("engines", ["rim/", "amortised/", "spi/", "baselines.py"]),
-        ("run time, simulation, data", ["runtime.py", "sim/", "observation.py"]),
+        ("run time, simulation, data", ["runtime.py", "sim/", "observation.py", "poisson.py"]),
         ("instrument, plasma, metrics", ["response/", "emission/", "metrics.py", "plotting.py"]),
         ("errors", ["errors.py"]),
     ]
@@ -190,6 +190,7 @@ def architecture():
             ("amortised/dae", "fill ignored channels (DAE)"),
             ("runtime.py", "ONNX Runtime: the unrolled RIM"),
             ("rim/consistency", "data-consistency step"),
+            ("rim/band", "calibrated band, goodness of fit"),
             ("rim/checks", "out-of-prior checks (baselines.parametric_fit)"),
             ("rim/result", "DeconvolutionResult: write(), plot()")]
     pts = [pos[m] for m, _ in path]

@@ -3,7 +3,7 @@
 Sherpa's own ``save_all`` writes a Python script of the session: data files, filters,
 model components and their Parameters, the statistic's *name*. What is not a Parameter
 is not written: the particles of an ``spi`` model, the data set a ``rimspec`` is bound
-to, the settings of a prior statistic other than the default ones; and the script does
+to, the data set whose ARF a ``gainshift`` shifts, the settings of a prior statistic other than the default ones; and the script does
 not ``import sherpa_rim``, without which ``create_model_component("cie", ...)`` fails.
 :func:`save_all` writes Sherpa's script with those added, so that running it in a fresh
 Python gives the same statistic (``docs/sherpa_session.md`` has the table of what each
@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from .models import RIMSpec, SPI
+from .models import GainShift, RIMSpec, SPI
 from .stats import STATISTICS
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,13 @@ def extra_state() -> list:
                          f"{p.tolist()!r})")
         elif isinstance(m, RIMSpec) and m._bound is not None and not hasattr(m._bound, "counts"):
             lines.append(f"get_model_component({name!r}).bind({m._bound!r})")
+        elif isinstance(m, GainShift) and m._unattached_ok:
+            # the ARF it shifts: re-read from the data set it was attached to
+            if m._attached is None and m._arf is not None:
+                log.warning("%s was attached to an ARF object, not a data set: the script "
+                            "cannot restore it; attach(id) it after restoring", name)
+            else:
+                lines.append(f"get_model_component({name!r}).attach({m._attached!r})")
     return lines
 
 

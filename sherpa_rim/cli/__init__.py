@@ -123,6 +123,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clobber", action="store_true", help="overwrite an existing --out")
     s.set_defaults(func=commands.estimate)
 
+    s = sub.add_parser("crosscal", help="calibration cross-check: one source in several PHA "
+                                        "files (gain shift, area ratio per band, consistency)")
+    s.add_argument("pha", nargs="+", help="two or more PHA files (ARF/RMF from their headers); "
+                                          "the first is the reference")
+    s.add_argument("--arf", nargs="+", help="one ARF per PHA file, in order (default: headers)")
+    s.add_argument("--rmf", nargs="+", help="one RMF per PHA file, in order (default: headers)")
+    s.add_argument("--routes", nargs="+", choices=("joint", "rim", "network"),
+                   default=["joint", "rim", "network"],
+                   help="joint forward fit, RIM reconstructions, parameter network (default: all; "
+                        "rim and network only for thermal sources)")
+    s.add_argument("--nH", type=COLUMN, default=None, metavar="NH",
+                   help=NH_HELP + ", frozen in the joint fit's mmabs * cie")
+    s.add_argument("--band", nargs=2, type=ENERGY, default=(0.5, 7.0), metavar=("EMIN", "EMAX"),
+                   help="channels used (keV)")
+    s.add_argument("--source", help="the joint fit's source model, as for Sherpa's set_source "
+                                    "(e.g. 'xsphabs.gal * powlaw1d.pl'); default mmabs * cie")
+    s.add_argument("--gain", choices=("slope", "slope+offset"), default="slope",
+                   help="gain parameters freed in the joint fit")
+    s.add_argument("--area", choices=("knots", "constant"), default="knots",
+                   help="area correction of the joint fit: 5 knots in log E, or a constant")
+    s.add_argument("--out", help="table of the results (.fits or .ecsv)")
+    s.add_argument("--plot", help="PNG of the area ratios per band")
+    s.add_argument("--json", action="store_true", help="the report as one JSON object on stdout")
+    s.add_argument("--clobber", action="store_true", help="overwrite existing output")
+    s.set_defaults(func=commands.crosscal)
+
     s = sub.add_parser("spi", help="spectral Smoothed Particle Inference of a PHA file (emcee)")
     s.add_argument("pha")
     s.add_argument("--arf")

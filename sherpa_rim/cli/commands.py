@@ -197,6 +197,38 @@ def estimate(args) -> int:
     return 0
 
 
+def crosscal(args) -> int:
+    from ..crosscal import compare_files
+    if len(args.pha) < 2:
+        raise ValueError("crosscal needs two or more PHA files of one source (the first is the "
+                         "reference)")
+    out = check_output(args.out, args.clobber) if args.out else None
+    if out is not None and out.suffix.lower() not in (".fits", ".fit", ".fts", ".ecsv"):
+        raise OutputError(f"--out {out}: give a .fits or .ecsv file name")
+    plot = check_output(args.plot, args.clobber, "--plot") if args.plot else None
+    rep = compare_files(args.pha, routes=tuple(args.routes), nH=args.nH, band=tuple(args.band),
+                        gain=args.gain, area=args.area, arfs=args.arf, rmfs=args.rmf,
+                        source=args.source)
+    # with --json the JSON is alone on stdout; notes go to stderr
+    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    if args.json:
+        print(json.dumps(rep.to_dict()))
+    else:
+        print(rep.summary())
+    if out is not None:
+        rep.write(out, overwrite=args.clobber)
+        say(f"written {out}")
+    if plot is not None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig = rep.plot()
+        fig.savefig(plot, dpi=110)
+        plt.close(fig)
+        say(f"written {plot}")
+    return 0
+
+
 def spi(args) -> int:
     from sherpa.astro import ui
 

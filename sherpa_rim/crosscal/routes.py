@@ -1,0 +1,188 @@
+"""The RIM route and the network-only route of a cross-calibration.
+
+**RIM route.** Each observation is deconvolved with its own response; if the responses
+were right, the reconstructions are one spectrum. Per observation against the reference:
+
+* band by band, ln(F_k / F_ref) in the eight log bands of 0.5-7 keV, each with the
+  calibrated 68 % widths of both reconstructions added in quadrature
+  (:mod:`sherpa_rim.rim.band`): the area ratio per band;
+* the gain: the shift in log E that best aligns ln F_k with ln F_ref over 0.5-7 keV (a
+  constant ratio profiled out, the calibrated per-bin widths as weights);
+* line by line: continuum-subtracted centroids and fluxes of the Fe-L complex, Si XIII,
+  S XV and Fe XXV in windows at the source's redshift;
+* consistency: chi2 of the band log-ratios (8 degrees of freedom) per observation, and the
+  sum over observations. It treats the bands as independent, which the RIM's errors are
+  not; ``./dev.sh bench crosscal`` measures its false-alarm rate (docs/crosscal.md).
+
+**Network route.** The parameter network's kT, abundance, redshift and norm per
+observation: the gain from the redshift difference ((1 + z_ref) / (1 + z_k) = slope), the
+area ratio from the norm ratio, and chi2 of the four differences.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+from scipy import stats as sps
+
+from ..rim.band import BAND_EDGES, S_FLOOR, log_spread
+
+__all__ = ["LINES", "rim_route", "network_route", "log_bands"]
+
+#: rest-frame windows (keV): the line region and the continuum on either side
+LINES = {"Fe-L": (0.70, 1.30), "Si XIII": (1.80, 1.90), "S XV": (2.40, 2.50),
+         "Fe XXV": (6.55, 6.75)}
+SIDE = 0.04                     # continuum sidebands, as a fraction of the window's centre
+
+
+def log_bands():
+    return [f"{a:g}-{b:g} keV" for a, b in zip(BAND_EDGES[:-1], BAND_EDGES[1:])]
+
+
+def _half68(band) -> float:
+    return 0.5 * float(np.log(max(band["hi68"], 1e-300) / max(band["lo68"], 1e-300)))
+
+
+def _bin_sigma(res):
+    return 0.5 * np.log(np.maximum(res.flux_hi, 1e-300) / np.maximum(res.flux_lo, 1e-300))
+
+
+def _align(ref, obs, emin=0.5, emax=7.0, max_shift=0.05, step=5e-4):
+    """(delta, sigma): ln F_obs(E) ~ ln F_ref(E (1 + delta)) + c over [emin, emax] keV."""
+    e = np.sqrt(ref.energy_lo * ref.energy_hi)
+    use = (e >= emin) & (e <= emax) & (ref.flux > 1e-3 * ref.flux.max()) & (obs.flux > 0)
+    ln_ref = np.log(np.maximum(ref.flux / (ref.energy_hi - ref.energy_lo), 1e-300))
+    ln_obs = np.log(np.maximum(obs.flux / (obs.energy_hi - obs.energy_lo), 1e-300))
+    w = 1.0 / np.maximum(_bin_sigma(ref) ** 2 + _bin_sigma(obs) ** 2, 1e-6)
+    grid = np.arange(-max_shift, max_shift + step / 2, step)
+    chi = np.empty(grid.size)
+    le = np.log(e)
+    for i, d in enumerate(grid):
+        shifted = np.interp(le[use] + np.log1p(d), le, ln_ref)
+        r = ln_obs[use] - shifted
+        c = np.sum(w[use] * r) / np.sum(w[use])
+        chi[i] = np.sum(w[use] * (r - c) ** 2)
+    i = int(np.argmin(chi))
+    if 0 < i < grid.size - 1:                    # parabola through the minimum
+        a = 0.5 * (chi[i + 1] + chi[i - 1] - 2 * chi[i]) / step ** 2
+        b = 0.5 * (chi[i + 1] - chi[i - 1]) / step
+        if a > 0:
+            return float(grid[i] - b / (2 * a)), float(np.sqrt(1.0 / a))
+    return float(grid[i]), float("nan")
+
+
+def _lines(res, z: float) -> Dict[str, Dict[str, float]]:
+    """Continuum-subtracted centroid (keV) and flux (photons/cm^2/s) per line window, with
+    1-sigma errors from the resamplings scaled by the band's calibration (flux_lo/hi)."""
+    e = 0.5 * (res.energy_lo + res.energy_hi)
+    out = {}
+    for name, (lo, hi) in LINES.items():
+        lo, hi = lo / (1 + z), hi / (1 + z)
+        c = 0.5 * (lo + hi)
+        win = (e >= lo) & (e < hi)
+        left = (e >= lo - SIDE * c) & (e < lo)
+        right = (e >= hi) & (e < hi + SIDE * c)
+        if win.sum() < 1 or left.sum() < 1 or right.sum() < 1 or e.max() < hi:
+            continue
+
+        def measure(F):
+            dens = F / (res.energy_hi - res.energy_lo)
+            cl, cr = dens[left].mean(), dens[right].mean()
+            el, er = e[left].mean(), e[right].mean()
+            cont = cl + (cr - cl) * (e[win] - el) / (er - el)
+            line = (dens[win] - cont) * (res.energy_hi - res.energy_lo)[win]
+            flux = float(line.sum())
+            cen = float(np.sum(e[win] * line) / flux) if flux > 0 else float("nan")
+            return cen, flux
+        cen, flux = measure(res.flux)
+        if not flux > 0:
+            continue
+        draws = np.array([measure(F) for F in res.samples])
+        # the band's calibration factor in the window (calibrated width / resampling spread)
+        spread = np.maximum(log_spread(res.samples), S_FLOOR)
+        scale = float(np.median((np.log(res.flux_hi / np.maximum(res.flux, 1e-300)) / spread)[win]))
+        s_cen = scale * 0.5 * float(np.diff(np.nanpercentile(draws[:, 0], [15.87, 84.13]))[0])
+        s_lnf = scale * 0.5 * float(np.diff(np.percentile(np.log(np.maximum(draws[:, 1], 1e-300)),
+                                                          [15.87, 84.13]))[0])
+        out[name] = {"centroid": cen, "sigma_centroid": s_cen, "flux": flux, "sigma_lnflux": s_lnf}
+    return out
+
+
+def rim_route(results: List, reference: int = 0, z: float = 0.0) -> Dict:
+    """Per observation against the reference: band ratios, gain, lines, chi2 and p."""
+    ref = results[reference]
+    names = log_bands()
+    out = {"observations": {}, "method": "RIM reconstructions compared (module docstring)"}
+    chi_tot, dof_tot = 0.0, 0
+    ref_lines = _lines(ref, z)
+    for k, res in enumerate(results):
+        if k == reference:
+            continue
+        bands = {}
+        chi = 0.0
+        for n in names:
+            a, b = res.bands[n], ref.bands[n]
+            if not (a["flux"] > 0 and b["flux"] > 0):
+                continue
+            lr = float(np.log(a["flux"] / b["flux"]))
+            s = float(np.hypot(_half68(a), _half68(b)))
+            bands[n] = {"ratio": float(np.exp(lr)), "ln_ratio": lr, "sigma_ln": s}
+            chi += (lr / s) ** 2
+        delta, s_delta = _align(ref, res)
+        slope = 1.0 / (1.0 + delta)
+        s_slope = s_delta / (1.0 + delta) ** 2
+        lines = {}
+        for n, v in _lines(res, z).items():
+            if n not in ref_lines:
+                continue
+            r = ref_lines[n]
+            lines[n] = {"shift_eV": 1e3 * (v["centroid"] - r["centroid"]),
+                        "sigma_eV": 1e3 * float(np.hypot(v["sigma_centroid"], r["sigma_centroid"])),
+                        "flux_ratio": v["flux"] / r["flux"],
+                        "sigma_ln": float(np.hypot(v["sigma_lnflux"], r["sigma_lnflux"]))}
+        dof = len(bands)
+        out["observations"][k] = {
+            "bands": bands, "slope": slope, "sigma_slope": s_slope,
+            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
+            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
+            "lines": lines, "chi2": chi, "dof": dof,
+            "p": float(sps.chi2.sf(chi, dof)) if dof else 1.0}
+        chi_tot += chi
+        dof_tot += dof
+    out["chi2"], out["dof"] = chi_tot, dof_tot
+    out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
+    return out
+
+
+def network_route(estimates: List[Dict], reference: int = 0) -> Dict:
+    """The parameter network's estimates compared (module docstring)."""
+    def coords(e):
+        m, s = e["proposal"]["mean"], e["proposal"]["sd"]
+        return np.asarray(m, float), np.asarray(s, float)     # ln kT, Z, z, ln norm
+    mr, sr = coords(estimates[reference])
+    out = {"observations": {}, "method": "parameter network per observation (module docstring)"}
+    chi_tot, dof_tot = 0.0, 0
+    for k, e in enumerate(estimates):
+        if k == reference:
+            continue
+        m, s = coords(e)
+        d = m - mr
+        sd = np.hypot(s, sr)
+        chi = float(np.sum((d / sd) ** 2))
+        slope = (1.0 + mr[2]) / (1.0 + m[2])
+        s_slope = slope * float(np.hypot(sr[2] / (1 + mr[2]), s[2] / (1 + m[2])))
+        out["observations"][k] = {
+            "slope": slope, "sigma_slope": s_slope,
+            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
+            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
+            "area_ratio": float(np.exp(d[3])), "sigma_ln_area": float(sd[3]),
+            "chi2": chi, "dof": 4, "p": float(sps.chi2.sf(chi, 4))}
+        chi_tot += chi
+        dof_tot += 4
+    out["chi2"], out["dof"] = chi_tot, dof_tot
+    out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
+    return out
+
+
+def redshift_of(estimate: Optional[Dict]) -> float:
+    return 0.0 if estimate is None else float(max(estimate["redshift"]["median"], 0.0))
