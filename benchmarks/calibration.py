@@ -45,7 +45,7 @@ from sherpa_rim.amortised.params import ParameterEstimator  # noqa: E402
 from sherpa_rim.amortised.posterior import exact_posterior  # noqa: E402
 from sherpa_rim.emission import spectrum  # noqa: E402
 from sherpa_rim.emission.absorption import transmission  # noqa: E402
-from sherpa_rim.observation import Observation, observation_from_data  # noqa: E402
+from sherpa_rim.observation import observation_from_data  # noqa: E402
 from sherpa_rim.poisson import SpectralData, cstat, cstat_expectation  # noqa: E402
 from sherpa_rim.rim.band import BANDS, CLASSES, calibration  # noqa: E402
 from sherpa_rim.rim.deconvolver import RIMDeconvolver  # noqa: E402
@@ -94,10 +94,14 @@ def sherpa_fit_conf(d, nH, free):
     c.redshift.frozen = False
     t0 = time.perf_counter()
     f = Fit(d, Response1D(d)(gal * c), stat=CStat(), method=LevMar(), estmethod=Confidence())
+    ok = True
     with contextlib.redirect_stdout(io.StringIO()):      # conf() prints each bound
-        f.fit()
-        f.est_errors()
-    return time.perf_counter() - t0
+        try:
+            f.fit()
+            f.est_errors()
+        except Exception:          # noqa: BLE001 - e.g. conf refuses a bad fit: timed, counted
+            ok = False
+    return time.perf_counter() - t0, ok
 
 
 def section_amortised(n_per_cell, seed, timing_every=10):
@@ -106,7 +110,7 @@ def section_amortised(n_per_cell, seed, timing_every=10):
     est = ParameterEstimator()
     print(f"\n## 1. Amortised intervals ({n_per_cell} spectra per row; 3e3-1e5 counts; test ObsIDs "
           f"{sorted({p[1] for p in pairs})})", flush=True)
-    rows, times = [], {"exact": [], "sherpa": []}
+    rows, times = [], {"exact": [], "sherpa": [], "failed": 0}
     for kind in ("test ObsIDs", "unlike (ARF x RMF, tilt)"):
         for case in CASES:
             hits = {m: {p: [] for p in PARAMS + ("nH",)} for m in ("network", "exact")}
@@ -140,7 +144,9 @@ def section_amortised(n_per_cell, seed, timing_every=10):
                 diag["seconds"].append(post.seconds)
                 if k % timing_every == 0:
                     times["exact"].append(post.seconds)
-                    times["sherpa"].append(sherpa_fit_conf(d, truth["nH"], case == "nH free"))
+                    dt, ok = sherpa_fit_conf(d, truth["nH"], case == "nH free")
+                    times["sherpa"].append(dt)
+                    times["failed"] += not ok
             rows.append((kind, case, hits, diag))
             print(f"  {kind:26s} {case:9s} done ({len(diag['ess'])} spectra)", flush=True)
     print("\n| responses | absorption | method | " + " | ".join(f"{p} 68 / 90 %" for p in PARAMS + ("nH",))
@@ -161,7 +167,8 @@ def section_amortised(n_per_cell, seed, timing_every=10):
     te, ts = np.asarray(times["exact"]), np.asarray(times["sherpa"])
     print(f"time on this CPU ({te.size} spectra): exact posterior median {np.median(te):.2f} s, "
           f"Sherpa fit + conf() median {np.median(ts):.2f} s; median ratio exact / (fit + conf) "
-          f"{np.median(te / ts):.2f}")
+          f"{np.median(te / ts):.2f} ({times['failed']} of the Sherpa fits from the default start "
+          "ended where conf() refused to run: timed all the same)")
     print("(* : more than 5 points from the nominal 68.3 / 90 %)")
 
 
@@ -201,38 +208,60 @@ def section_band(dec, rs, n, seed):
               f"{100 * np.mean(p < 1e-3):.1f} % |")
 
 
-def powerlaw(gamma, lo, hi):
-    if abs(gamma - 1.0) < 1e-9:
-        return np.log(hi / lo)
-    return (hi ** (1 - gamma) - lo ** (1 - gamma)) / (1 - gamma)
+def family_source(family, rng):
+    """(Sherpa source expression without its Galactic absorber, nH) of one spectrum of
+    ``family``; "power law + plasma" returns the two parts (50:50 in counts)."""
+    from sherpa.models.basic import PowLaw1D
+
+    from sherpa_rim.models import CIE
+    z = float(rng.uniform(0, 0.25))
+    nH = float(rng.uniform(0.01, 0.1))
+
+    def plasma(lo, hi):
+        c = CIE("c")
+        c.kT = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        c.Abundanc, c.redshift, c.norm = float(rng.uniform(0.2, 1.2)), z, 1.0
+        return c
+
+    def pl():
+        p = PowLaw1D("p")
+        p.gamma = float(rng.uniform(1.5, 2.5))
+        return p
+    return {"in prior": lambda: plasma(0.5, 8.0), "absorbed power law": pl,
+            "kT > 10 keV": lambda: plasma(10.0, 20.0), "kT < 0.4 keV": lambda: plasma(0.15, 0.4),
+            "power law + plasma": lambda: (pl(), plasma(0.5, 8.0))}[family](), nH
 
 
-def out_of_prior_flux(family, rng, grid):
-    lo, hi = grid.energy_lo, grid.energy_hi
-    z = rng.uniform(0, 0.25)
-    nH = rng.uniform(0.01, 0.1)
-    if family == "absorbed power law":
-        f = powerlaw(rng.uniform(1.5, 2.5), lo, hi)
-    elif family == "kT > 10 keV":
-        f = spectrum(float(np.exp(rng.uniform(np.log(10), np.log(20)))), rng.uniform(0.2, 1.2), z, 1.0, lo, hi)
-    elif family == "kT < 0.4 keV":
-        f = spectrum(float(np.exp(rng.uniform(np.log(0.15), np.log(0.4)))), rng.uniform(0.2, 1.2), z, 1.0, lo, hi)
-    elif family == "power law + plasma":
-        return None, nH, (powerlaw(rng.uniform(1.5, 2.5), lo, hi),
-                          spectrum(float(np.exp(rng.uniform(np.log(0.5), np.log(8.0)))),
-                                   rng.uniform(0.2, 1.2), z, 1.0, lo, hi))
-    else:   # in prior
-        f = spectrum(float(np.exp(rng.uniform(np.log(0.5), np.log(8.0)))), rng.uniform(0.2, 1.2), z, 1.0, lo, hi)
-    return f, nH, None
+def family_spectrum(pairs, family, counts, rng):
+    """A DataPHA of Poisson counts through a real test response (Sherpa folds the model)."""
+    from sherpa.astro.instrument import Response1D
+
+    from sherpa_rim.models import MMAbs
+    from common import empty_pha
+    _, _, arf, rmf = pairs[rng.integers(len(pairs))]
+    d = empty_pha(arf, rmf)
+    src, nH = family_source(family, rng)
+    gal = MMAbs("gal")
+    gal.nH = nH
+    mask = d.get_mask()
+    parts = src if isinstance(src, tuple) else (src,)
+    mu = 0.0
+    for part in parts:                       # each part the same share of the counts
+        m = d.eval_model(Response1D(d)(gal * part))
+        mu = mu + m / m[mask].sum() * counts / len(parts)
+    d.counts = rng.poisson(mu).astype(float)
+    return d, nH
 
 
-def section_gof_decision(dec, rs, n, seed):
+def section_gof_decision(dec, n, seed):
+    from sherpa_rim.observation import observation_from_data
     rng = np.random.default_rng(seed)
-    grid = rs.grid
+    pairs = test_responses()
     fams = ("in prior", "absorbed power law", "kT > 10 keV", "kT < 0.4 keV", "power law + plasma")
     classes = {"1e2-1e3": (1e2, 1e3), "1e3-1e4": (1e3, 1e4), "1e4-1e5": (1e4, 1e5)}
-    print(f"\n## 3b. The out-of-prior decision (deconvolve's checks; Galactic column 1e20-1e21 "
-          f"given) on test responses, {n} spectra per cell: fraction flagged")
+    print(f"\n## 3b. The out-of-prior decision (deconvolve's checks) on spectra simulated by Sherpa "
+          f"through the test ObsIDs' real responses, 0.5-7 keV, Galactic column 1e20-1e21 given; "
+          f"{n} spectra per cell: fraction flagged")
     print("\n| spectra | " + " | ".join(classes) + " |")
     print("|---|" + "---|" * len(classes))
     for fam in fams:
@@ -240,20 +269,10 @@ def section_gof_decision(dec, rs, n, seed):
         for lo_c, hi_c in classes.values():
             flagged, unknown = 0, 0
             for k in range(n):
-                R = rs.matrices[rng.integers(len(rs))].astype(float)
-                f, nH, parts = out_of_prior_flux(fam, rng, grid)
-                T = transmission(nH, grid.energy_lo, grid.energy_hi, rule="centre")
-                if parts is not None:     # 50:50 in counts
-                    a, b = (R @ (parts[0] * T)), (R @ (parts[1] * T))
-                    expected = a / a.sum() + b / b.sum()
-                else:
-                    expected = R @ (f * T)
-                counts = np.exp(rng.uniform(np.log(lo_c), np.log(hi_c)))
-                S = rng.poisson(expected / expected.sum() * counts).astype(float)
-                obs = Observation(S=S, sigma=np.sqrt(np.maximum(S, 1)), R=R, noticed=np.ones(S.size, bool),
-                                  grid=grid, exposure=1.0, counts_total=S.sum(), counts_noticed=S.sum(),
-                                  meta={"telescop": "CHANDRA", "instrume": "ACIS"})
-                res = dec.deconvolve(obs, n_samples=8, seed=k, nH=nH)
+                counts = float(np.exp(rng.uniform(np.log(lo_c), np.log(hi_c))))
+                d, nH = family_spectrum(pairs, fam, counts, rng)
+                res = dec.deconvolve(observation_from_data(d, dec.grid), n_samples=8, seed=k,
+                                     nH=nH, allow_instrument=True)
                 flagged += res.in_prior is False
                 unknown += res.in_prior is None
             cells.append(f"{100 * flagged / n:.0f} %" + (f" ({unknown} not known)" if unknown else ""))
@@ -348,7 +367,7 @@ def main():
     if "band" in do:
         section_band(dec, rs, 40 if q else 400, args.seed + 1)
     if "gof" in do:
-        section_gof_decision(dec, rs, 10 if q else 60, args.seed + 2)
+        section_gof_decision(dec, 10 if q else 60, args.seed + 2)
     if "multiphase" in do:
         section_multiphase(dec, rs, 4 if q else 25, args.seed + 3)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s on this machine")

@@ -35,7 +35,8 @@ def empty_pha(arf, rmf, band=(0.5, 7.0), exposure=5e4):
 
 def fake_spectrum(arf, rmf, truth, counts, rng, wrap=None, sim_arf=None):
     """A DataPHA (response ``arf`` x ``rmf``) of Poisson counts from mmabs * cie at ``truth``
-    with ``counts`` expected in its noticed band (``truth["norm"]`` is set to give them).
+    with ``counts`` expected in its noticed band (``truth["norm"]`` is set to give them), or,
+    with ``counts=None``, at ``truth["norm"]`` as given (the same source seen again).
     ``wrap(model)``: what happens to the source on its way (e.g. a gain); ``sim_arf``: the
     ARF the photons really met, when it is not the one the data set carries."""
     from sherpa.astro.instrument import Response1D
@@ -44,7 +45,8 @@ def fake_spectrum(arf, rmf, truth, counts, rng, wrap=None, sim_arf=None):
     m = Response1D(d)(src if wrap is None else wrap(src))
     mu = d.eval_model(m)
     mask = d.get_mask()
-    truth["norm"] = counts / mu[mask].sum()
+    if counts is not None:
+        truth["norm"] = counts / mu[mask].sum()
     d.counts = rng.poisson(mu * truth["norm"]).astype(float)
     if sim_arf is not None:
         d.set_arf(arf)

@@ -50,6 +50,9 @@ class Observation:
     counts_noticed: float = 0.0                   # counts in the noticed channels
     meta: dict = field(default_factory=dict)      # the response's TELESCOP / INSTRUME / DETNAM, notes
     noise: str = "poisson"                        # "poisson" (counts) or "gaussian" (S with sigma)
+    full: Optional[dict] = None                   # the data on the response's own channels and
+    #   energies (counts, background, noticed, R in cm^2 s, energy_lo/hi): for plasma fits that
+    #   must resolve lines finer than the canonical grid (rim.checks at high counts)
 
 
 def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
@@ -112,10 +115,14 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     if R.max() <= 0:
         raise GridError("the response has no effective area on the model's energy grid "
                         f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
+    full = {"counts": counts, "noticed": in_filter, "R": mat * rsp.exposure,
+            "energy_lo": np.asarray(rsp.energy_lo, float), "energy_hi": np.asarray(rsp.energy_hi, float),
+            "background": None if background is None else np.asarray(background, float)}
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
                        name=name, background=bg, counts_total=float(counts.sum()),
                        background_var=bvar, counts_noticed=counts_noticed,
-                       meta={k: rsp.meta.get(k, "") for k in ("telescop", "instrume", "detnam")})
+                       meta={k: rsp.meta.get(k, "") for k in ("telescop", "instrume", "detnam")},
+                       full=full)
 
 
 def observation_from_session(id=1, grid: Optional[CanonicalGrid] = None) -> Observation:
