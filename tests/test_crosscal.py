@@ -149,8 +149,10 @@ def test_set_gain_fit_and_conf(clean_session):
 
 
 def test_save_all_reattaches_the_gain(clean_session, tmp_path):
-    """sherpa_rim.save_all writes the gain's attach line: the script restores the same
-    statistic in a fresh Python (Sherpa's own script would leave it unattached)."""
+    """The gainshift rows of docs/sherpa_session.md's table: sherpa_rim.save_all writes the
+    gain's attach line and its script restores the same statistic in a fresh Python; Sherpa's
+    own script leaves the gain unattached, and the replay stops saying so; save / restore
+    carries everything."""
     from sherpa_rim import crosscal
     ui = clean_session
     ui.load_pha(1, str(sherpa_data_dir() / PHA))
@@ -170,6 +172,21 @@ def test_save_all_reattaches_the_gain(clean_session, tmp_path):
     assert out.returncode == 0, out.stderr[-1500:]
     got = float([ln for ln in out.stdout.splitlines() if ln.startswith("STAT")][0].split()[1])
     assert got == pytest.approx(stat, rel=1e-5)
+    # Sherpa's own script carries the Parameters but not the attachment: the replay says so
+    plain = tmp_path / "plain.py"
+    ui.save_all(str(plain))
+    code = ("import sherpa_rim\n" f"exec(open({str(plain)!r}).read())\n"
+            "from sherpa.astro.ui import calc_stat\nprint('STAT', calc_stat())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "attach" in out.stderr
+    # save / restore pickles the session, the attachment included
+    ui.save(str(tmp_path / "s.save"), clobber=True)
+    code = ("import sherpa_rim\nfrom sherpa.astro.ui import restore, calc_stat\n"
+            f"restore({str(tmp_path / 's.save')!r})\nprint('STAT', calc_stat())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    got = float([ln for ln in out.stdout.splitlines() if ln.startswith("STAT")][0].split()[1])
+    assert got == pytest.approx(stat, rel=1e-9)
 
 
 def test_compare_detects_a_gain_shift_and_passes_a_null_pair(tmp_path):
