@@ -142,8 +142,9 @@ def test_no_module_over_400_lines_unless_the_architecture_says_why():
 def test_registered_sherpa_model_names_and_count():
     from sherpa.astro import ui
     names = sorted(cls.__name__.lower() for cls in MODEL_CLASSES)
-    assert names == ["areacorr", "cie", "gainshift", "mmabs", "rimspec", "spi", "vcie"]
-    assert len(MODEL_CLASSES) == 7
+    assert names == ["areacorr", "bcie", "bvcie", "cie", "gainshift", "mmabs", "rimspec", "spi",
+                     "vcie"]
+    assert len(MODEL_CLASSES) == 9
     registered = set(ui.list_models())
     for n in names:
         assert n in registered
@@ -152,7 +153,8 @@ def test_registered_sherpa_model_names_and_count():
         ui.delete_model_component(f"layout_{n}")
 
 
-@pytest.mark.parametrize("kind", ["cie", "vcie", "mmabs", "rimspec", "spi", "gainshift", "areacorr"])
+@pytest.mark.parametrize("kind", ["cie", "vcie", "bcie", "bvcie", "mmabs", "rimspec", "spi",
+                                  "gainshift", "areacorr"])
 def test_each_model_type_is_in_the_sherpa_session(kind):
     from sherpa.astro import ui
     assert kind in ui.list_models("all")

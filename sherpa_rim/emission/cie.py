@@ -43,6 +43,8 @@ __all__ = ["CIETable", "load_table", "spectrum", "spectrum_batch", "table_info",
 K_PER_KEV = 1.160451812e7          # K per keV (1 / k_B)
 KEV_PER_K = 1.0 / K_PER_KEV
 AMU_KEV = 931494.10242             # keV per atomic mass unit (m_u c^2)
+C_KM_S = 299792.458                # speed of light, km/s
+GAUSS_SIGMAS = 6.0                 # broadened lines are integrated over +-6 sigma (2e-9 left out)
 TABLE_FILE = pathlib.Path(__file__).parent / "data" / "cie_chianti.npz"
 _TINY = 1e-300
 
@@ -126,8 +128,10 @@ class CIETable:
     def evaluate(self, kT: float, e_lo, e_hi, redshift: float = 0.0, norm: float = 1.0,
                  weights: Optional[np.ndarray] = None, broaden: bool = False,
                  lines: bool = True, continuum: bool = True,
-                 line_binning: str = "exact") -> np.ndarray:
-        """Photons/cm^2/s per bin for the observed bins [e_lo, e_hi) (keV)."""
+                 line_binning: str = "exact", velocity: float = 0.0) -> np.ndarray:
+        """Photons/cm^2/s per bin for the observed bins [e_lo, e_hi) (keV). ``broaden``: each
+        line a Gaussian of sigma E sqrt(kT / (m c^2) + (velocity / c)^2) (thermal and
+        ``velocity``, km/s, broadening), integrated over each bin."""
         e_lo = np.asarray(e_lo, dtype=float)
         e_hi = np.asarray(e_hi, dtype=float)
         if e_lo.ndim != 1 or e_lo.shape != e_hi.shape:
@@ -148,7 +152,8 @@ class CIETable:
             eps = self.line_emissivity(kT) * w_el[self.line_elem]
             e_obs = self.line_energy / zf
             if broaden:
-                sig = e_obs * np.sqrt(kT / (self.mass_amu[self.line_elem] * AMU_KEV))
+                sig = e_obs * np.sqrt(kT / (self.mass_amu[self.line_elem] * AMU_KEV)
+                                      + (velocity / C_KM_S) ** 2)
                 out += _bin_gaussians(e_obs, sig, eps, e_lo, e_hi)
             elif line_binning == "linear":
                 out += _bin_lines_linear(e_obs, eps, e_lo, e_hi)
@@ -214,12 +219,12 @@ def _bin_gaussians(e_obs, sig, eps, e_lo, e_hi):
     out = np.zeros(e_lo.shape)
     order = np.argsort(e_lo, kind="stable")
     lo_s, hi_s = e_lo[order], e_hi[order]
-    sel = (e_obs + 8 * sig >= lo_s[0]) & (e_obs - 8 * sig <= hi_s[-1]) & (eps > 0)
+    sel = (e_obs + GAUSS_SIGMAS * sig >= lo_s[0]) & (e_obs - GAUSS_SIGMAS * sig <= hi_s[-1]) & (eps > 0)
     e_obs, sig, eps = e_obs[sel], sig[sel], eps[sel]
     if e_obs.size == 0:
         return out
-    first = np.searchsorted(hi_s, e_obs - 8 * sig, side="left")
-    last = np.searchsorted(lo_s, e_obs + 8 * sig, side="right")
+    first = np.searchsorted(hi_s, e_obs - GAUSS_SIGMAS * sig, side="left")
+    last = np.searchsorted(lo_s, e_obs + GAUSS_SIGMAS * sig, side="right")
     span = int(max(1, (last - first).max()))
     idx = first[:, None] + np.arange(span)[None, :]
     valid = idx < np.minimum(last, lo_s.size)[:, None]
@@ -267,7 +272,8 @@ def table_info() -> dict:
 
 def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_hi, *,
              abund_table: str = "angr", elements: Optional[dict] = None,
-             broaden: bool = False, line_binning: str = "exact") -> np.ndarray:
+             broaden: bool = False, line_binning: str = "exact",
+             velocity: float = 0.0) -> np.ndarray:
     """A CIE plasma spectrum in photons/cm^2/s per bin (APEC normalisation).
 
     Parameters
@@ -287,7 +293,9 @@ def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_
     elements : dict, optional
         Per-element abundances {symbol: factor relative to solar} (``vapec``-style).
     broaden : bool
-        Thermally broaden the lines (Gaussian with sigma = E sqrt(kT / m c^2)).
+        Broaden the lines: a Gaussian with sigma = E sqrt(kT / m c^2 + (velocity / c)^2), the
+        ion's thermal motion at the electron temperature and ``velocity`` (km/s, XSPEC's
+        ``bapec`` Velocity), integrated over each bin.
     line_binning : {'exact', 'linear'}
         'exact': each line in the bin holding its energy; 'linear': shared between the two
         bins whose centres bracket it (continuous in redshift; what the Sherpa models use).
@@ -295,7 +303,7 @@ def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_
     t = load_table()
     w = t.weights(abundance, abund_table, elements)
     return t.evaluate(kT, e_lo, e_hi, redshift, norm, w, broaden=broaden,
-                      line_binning=line_binning)
+                      line_binning=line_binning, velocity=velocity)
 
 
 def spectrum_batch(kT, abundance, redshift, norm, e_lo, e_hi, *, abund_table: str = "angr",

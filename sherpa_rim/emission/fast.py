@@ -20,12 +20,15 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy.special import ndtr
 
 from ..response.grid import bin_integral
 from .abundances import SYMBOLS
-from .cie import _TINY, load_table
+from .cie import _TINY, AMU_KEV, C_KM_S, GAUSS_SIGMAS, load_table
 
-__all__ = ["GridEvaluator"]
+__all__ = ["GridEvaluator", "BROAD_MARGIN"]
+
+BROAD_MARGIN = 0.2           # lines kept 20 % beyond the grid's energies (broadened spill-over)
 
 
 class GridEvaluator:
@@ -57,12 +60,14 @@ class GridEvaluator:
         self._edges3 = np.stack([self.lo_s, self.centre, self.hi_s], axis=1).ravel()
         if np.any(np.diff(self._edges3) < 0):
             raise ValueError("energy bins overlap; give non-overlapping bins (keV)")
-        # rest-frame energies that can land on the grid for z in the range
+        # rest-frame energies that can land on the grid for z in the range (lines are kept
+        # BROAD_MARGIN beyond it: a broadened line outside the grid spills into it)
         e_min = float(self.lo_s.min()) * (1 + self.z_range[0])
         e_max = float(self.hi_s.max()) * (1 + self.z_range[1])
-        sel = (t.line_energy >= e_min) & (t.line_energy < e_max)
+        sel = (t.line_energy >= e_min / (1 + BROAD_MARGIN)) & (t.line_energy < e_max * (1 + BROAD_MARGIN))
         self.line_energy = t.line_energy[sel]
         self.line_elem = t.line_elem[sel]
+        self.line_mass_kev = t.mass_amu[self.line_elem] * AMU_KEV       # m c^2 of each line's ion
         self.log_eps = np.ascontiguousarray(t._log_eps[sel].T)          # (nT, nl)
         pos = t.line_eps[sel] > 0
         self.line_on = np.ascontiguousarray((pos[:, :-1] | pos[:, 1:]).T)  # (nT-1, nl)
@@ -82,7 +87,10 @@ class GridEvaluator:
         return i, w
 
     def evaluate(self, kT: float, weights: np.ndarray, z: float = 0.0, norm: float = 1.0,
-                 lines: bool = True, continuum: bool = True) -> np.ndarray:
+                 lines: bool = True, continuum: bool = True, broaden: bool = False,
+                 velocity: float = 0.0) -> np.ndarray:
+        """``broaden``: Gaussian lines, sigma = E sqrt(kT / (m c^2) + (velocity / c)^2), as
+        :func:`sherpa_rim.emission.spectrum` (``broaden=True``); else lines shared linearly."""
         if not self.covers(z):
             raise ValueError(f"redshift {z} is outside this evaluator's range {self.z_range}")
         i, w = self._node(kT)
@@ -99,10 +107,57 @@ class GridEvaluator:
             eps = np.exp((1 - w) * self.log_eps[i] + w * self.log_eps[i + 1])
             eps *= self.line_on[i]
             eps *= weights[self.line_elem]
-            out_s += self._bin_linear(self.line_energy / zf, eps)
+            e = self.line_energy / zf
+            if broaden:
+                if velocity < 0 or velocity / C_KM_S > BROAD_MARGIN / GAUSS_SIGMAS:
+                    raise ValueError(f"velocity = {velocity} km/s: give 0-"
+                                     f"{C_KM_S * BROAD_MARGIN / GAUSS_SIGMAS:.0f} km/s")
+                sig = e * np.sqrt(kT / self.line_mass_kev + (velocity / C_KM_S) ** 2)
+                out_s += self._bin_gauss(e, eps, sig)
+            else:
+                out_s += self._bin_linear(e, eps)
         out = np.empty_like(out_s)
         out[self.order] = out_s
         return out * (norm * 1e14 / zf)
+
+    def _bin_gauss(self, e, f, sig):
+        """Gaussian lines integrated over each bin (CDF differences over the bins within
+        +-6 sigma, as ``sherpa_rim.emission.cie._bin_gaussians``): a line narrower than its bin
+        stays in it, a line wider than several bins is a Gaussian. Lines whose +-8 sigma lie
+        inside one bin go there whole; the others are spread over their bins at once (one
+        flat array of (line, bin) pairs)."""
+        lo, hi = self.lo_s, self.hi_s
+        n = lo.size
+        keep = f > 0
+        e, f, sig = e[keep], f[keep], sig[keep]
+        left, right = e - GAUSS_SIGMAS * sig, e + GAUSS_SIGMAS * sig
+        a = np.searchsorted(hi, left, side="left")         # first bin that can hold some
+        b = np.searchsorted(lo, right, side="right")       # one past the last
+        k = b - a
+        out = np.zeros(n)
+        inside = (k == 1) & (a < n)
+        inside[inside] &= (lo[a[inside]] <= left[inside]) & (hi[a[inside]] >= right[inside])
+        if inside.any():
+            out += np.bincount(a[inside], weights=f[inside], minlength=n)
+        spread = (k >= 1) & ~inside
+        if spread.any():
+            a_s, k_s = a[spread], k[spread]
+            line = np.repeat(np.arange(k_s.size), k_s)
+            start = np.repeat(np.cumsum(k_s) - k_s, k_s)
+            idx = np.repeat(a_s, k_s) + (np.arange(line.size) - start)
+            es, ss = e[spread][line], sig[spread][line]
+            c_hi = ndtr((hi[idx] - es) / ss)
+            # the lower edge's CDF is the previous bin's upper one where the bins touch
+            first = np.zeros(idx.size, bool)
+            first[start[np.r_[0, np.flatnonzero(np.diff(line)) + 1]]] = True
+            reuse = ~first & self.contig_prev[idx]
+            c_lo = np.empty_like(c_hi)
+            c_lo[reuse] = c_hi[np.flatnonzero(reuse) - 1]
+            own = ~reuse
+            c_lo[own] = ndtr((lo[idx[own]] - es[own]) / ss[own])
+            frac = c_hi - c_lo
+            out += np.bincount(idx, weights=f[spread][line] * frac, minlength=n)
+        return out
 
     def _bin_linear(self, e, f):
         """Each line shared between the two contiguous bins whose centres bracket it
@@ -137,9 +192,12 @@ class GridEvaluator:
         return out
 
     def spectrum(self, kT, abundance, z, norm, abund_table="angr",
-                 elements: Optional[dict] = None) -> np.ndarray:
-        """As :func:`sherpa_rim.emission.spectrum` (``line_binning='linear'``) on this grid."""
-        return self.evaluate(kT, self.table.weights(abundance, abund_table, elements), z, norm)
+                 elements: Optional[dict] = None, broaden: bool = False,
+                 velocity: float = 0.0) -> np.ndarray:
+        """As :func:`sherpa_rim.emission.spectrum` (``line_binning='linear'``, or
+        ``broaden=True`` with ``velocity``) on this grid."""
+        return self.evaluate(kT, self.table.weights(abundance, abund_table, elements), z, norm,
+                             broaden=broaden, velocity=velocity)
 
 
 def _check_symbols():          # the per-element weights follow SYMBOLS' order

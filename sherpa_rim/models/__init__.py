@@ -1,8 +1,8 @@
 """Sherpa model classes (thin: parameters + ``calc`` delegating to pure functions).
 
 ``MODEL_CLASSES`` is the one list of what ``import sherpa_rim`` registers with the
-``sherpa.astro.ui`` session (``cie``, ``vcie``, ``mmabs``, ``rimspec``, ``spi``, and the
-response calibration models ``gainshift`` and ``areacorr``).
+``sherpa.astro.ui`` session (``cie``, ``vcie``, ``bcie``, ``bvcie``, ``mmabs``, ``rimspec``,
+``spi``, and the response calibration models ``gainshift`` and ``areacorr``).
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from .absorption import MMAbs
 from .calibration import AreaCorr, GainShift, GainShifted
 from .rim import RIMSpec
 from .spi import SPI
-from .thermal import CIE, VCIE, get_abund, set_abund
+from .thermal import BCIE, BVCIE, CIE, VCIE, get_abund, set_abund
 
-__all__ = ["MODEL_CLASSES", "register", "CIE", "VCIE", "MMAbs", "RIMSpec", "SPI", "GainShift",
+__all__ = ["MODEL_CLASSES", "register", "CIE", "VCIE", "BCIE", "BVCIE", "MMAbs", "RIMSpec", "SPI", "GainShift",
            "GainShifted", "AreaCorr", "set_abund", "get_abund"]
 
-MODEL_CLASSES = (CIE, VCIE, MMAbs, RIMSpec, SPI, GainShift, AreaCorr)
+MODEL_CLASSES = (CIE, VCIE, BCIE, BVCIE, MMAbs, RIMSpec, SPI, GainShift, AreaCorr)
 
 _REGISTERED = False
 
