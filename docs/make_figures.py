@@ -146,7 +146,7 @@ def architecture():
     pkg = pathlib.Path(sherpa_rim.__file__).parent
     layers = [
         ("command line, demo", ["cli/", "demo.py"]),
-        ("Sherpa face", ["models/", "stats.py", "session.py", "crosscal/"]),
+        ("Sherpa face, workflows", ["models/", "stats.py", "session.py", "crosscal/", "batch/"]),
         ("engines", ["rim/", "amortised/", "spi/", "baselines.py"]),
         ("run time, simulation, data", ["runtime.py", "sim/", "observation.py", "poisson.py"]),
         ("instrument, plasma, metrics", ["response/", "emission/", "metrics.py", "plotting.py"]),

@@ -147,9 +147,10 @@ def cstat_expectation(mu):
     return float(e.sum()), float(v.sum())
 
 
-def cstat_pvalue(C: float, mu) -> float:
+def cstat_pvalue(C: float, mu, n_free: int = 0) -> float:
     """Goodness of fit of model counts ``mu`` to data with C-statistic ``C``: the chance of a
     C at least this large if the model is right (normal approximation to the distribution
-    of C with Kaastra's mean and variance; upper tail)."""
+    of C with Kaastra's mean and variance; upper tail). ``n_free``: parameters fitted to
+    these data, each lowering the expectation by about one."""
     e, v = cstat_expectation(mu)
-    return float(sps.norm.sf((C - e) / np.sqrt(v)))
+    return float(sps.norm.sf((C - (e - n_free)) / np.sqrt(v)))

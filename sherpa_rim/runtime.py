@@ -155,6 +155,11 @@ def open_model(name: str, folder: Optional[pathlib.Path] = None,
                 "('python -m training.export rim|param|dae <checkpoint>')")
     ort = _ort()
     prov = _choose_providers(providers)
+    if "CUDAExecutionProvider" in prov and hasattr(ort, "preload_dlls"):
+        try:                           # CUDA / cuDNN from torch's wheels, where installed
+            ort.preload_dlls()
+        except Exception as exc:       # noqa: BLE001 - the session below reports what loads
+            log.debug("onnxruntime.preload_dlls: %s", exc)
     so = ort.SessionOptions()
     so.log_severity_level = 3          # errors only: no warning spam on CPU-only machines
     try:
@@ -164,6 +169,10 @@ def open_model(name: str, folder: Optional[pathlib.Path] = None,
                              "was written by an incompatible exporter: reinstall or re-export") from exc
     used = sess.get_providers()[0]
     log.info("model %s: ONNX Runtime %s on %s", name, ort.__version__, used)
+    if prov[0] == "CUDAExecutionProvider" and used != "CUDAExecutionProvider":
+        log.warning("model %s: the CUDA execution provider is installed but did not load (no "
+                    "GPU, or its CUDA / cuDNN libraries are missing: docs/batch.md); running on "
+                    "%s", name, used)
     ms = ModelSession(name=name, path=path, entry=entry, session=sess, provider=used)
     want_in = entry.get("inputs")
     if want_in and sorted(want_in) != sorted(ms.input_names):

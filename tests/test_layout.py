@@ -163,7 +163,8 @@ def test_each_model_type_is_in_the_sherpa_session(kind):
 # docs/architecture.md, "The layers": 1 is the top; a module may import its own layer or below
 LAYERS = [
     (1, ("sherpa_rim", "sherpa_rim.cli", "sherpa_rim.demo")),
-    (2, ("sherpa_rim.models", "sherpa_rim.stats", "sherpa_rim.session", "sherpa_rim.crosscal")),
+    (2, ("sherpa_rim.models", "sherpa_rim.stats", "sherpa_rim.session", "sherpa_rim.crosscal",
+         "sherpa_rim.batch")),
     (3, ("sherpa_rim.rim", "sherpa_rim.amortised", "sherpa_rim.spi", "sherpa_rim.baselines")),
     (4, ("sherpa_rim.runtime", "sherpa_rim.sim", "sherpa_rim.observation", "sherpa_rim.poisson")),
     (5, ("sherpa_rim.response", "sherpa_rim.emission", "sherpa_rim.metrics", "sherpa_rim.plotting")),

@@ -15,9 +15,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..emission import spectrum
 from ..emission.abundances import get_abund
 from ..emission.absorption import transmission
+from ..emission.fast import GridEvaluator
 from ..errors import DataError
 from ..observation import (GALACTIC_ABSORBERS, Observation, check_column, find_component,
                            observation_from_files, observation_from_session)
@@ -53,6 +53,7 @@ class ParameterEstimator:
         self.grid = CanonicalGrid.from_dict(self.entry["grid"])
         self.calibration = np.asarray(self.entry["calibration"], float)
         self.name = name
+        self._ev = None                  # the cie evaluator of the grid (norm conversion)
 
     def raw(self, obs_list, nH=None):
         """Network outputs. Ignored channels are filled by the DAE first (the network was
@@ -115,15 +116,19 @@ class ParameterEstimator:
 
     def _ln_unit(self, shape, nH, step=(0.02, 0.02, 0.002)):
         """ln of the photon flux on the grid of mmabs(nH) * cie(norm=1) at (ln kT, abundance,
-        redshift) = ``shape``, and its gradient in those three (central differences)."""
+        redshift) = ``shape``, and its gradient in those three (central differences); the cie
+        spectra from a per-grid evaluator (the Sherpa models' numbers)."""
         lo, hi = self.grid.energy_lo, self.grid.energy_hi
         T = transmission(nH, lo, hi)
+        if self._ev is None:
+            self._ev = GridEvaluator(lo, hi, z_range=(0.0, 2.0))
+        ev = self._ev
 
         def lnU(v):
             kT = float(np.clip(np.exp(v[0]), 0.07, 21.0))
             ab = float(np.clip(v[1], 0.0, 5.0))
             z = float(np.clip(v[2], 0.0, 2.0))
-            return float(np.log((spectrum(kT, ab, z, 1.0, lo, hi) * T).sum()))
+            return float(np.log((ev.evaluate(kT, ev.table.weights(ab), z, 1.0) * T).sum()))
         v0 = np.asarray(shape, float)
         grad = np.empty(3)
         for i, h in enumerate(step):
@@ -265,10 +270,11 @@ def estimate_files(pha, arf=None, rmf=None, model: str = "param_default", nH: fl
     return post
 
 
-def load_for_fit(pha, arf=None, rmf=None, bkg=None, band=(0.3, 10.0)):
+def load_for_fit(pha, arf=None, rmf=None, bkg=None, band=(0.3, 10.0), with_response=False):
     """A PHA file as a Sherpa ``DataPHA`` ready to fit outside the UI session: its ARF and
     RMF attached, background attached (``bkg``), QUALITY-flagged channels and everything
-    outside ``band`` (keV) ignored."""
+    outside ``band`` (keV) ignored. ``with_response``: also its dense response, ``(DataPHA,
+    Response)`` (for :func:`~sherpa_rim.observation.observation_from_data`, ``rsp=``)."""
     pha_obj, rsp = read_spectrum(pha, arf=arf, rmf=rmf)
     arf_obj, rmf_obj = rsp.meta.get("_arf_obj"), rsp.meta.get("_rmf_obj")
     for b in list(pha_obj.background_ids):
@@ -280,7 +286,7 @@ def load_for_fit(pha, arf=None, rmf=None, bkg=None, band=(0.3, 10.0)):
     if getattr(pha_obj, "quality", None) is not None:
         pha_obj.ignore_bad()
     pha_obj.notice(*band)
-    return pha_obj
+    return (pha_obj, rsp) if with_response else pha_obj
 
 
 def guess(id=1, component=None, model: str = "param_default", soft_limits: bool = True,

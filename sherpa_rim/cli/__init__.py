@@ -149,6 +149,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clobber", action="store_true", help="overwrite existing output")
     s.set_defaults(func=commands.crosscal)
 
+    s = sub.add_parser("batch", help="many spectra through estimate / deconvolve / a cie fit "
+                                     "on Dask, into one resumable table")
+    s.add_argument("inputs", nargs="*", help="PHA files or quoted glob patterns ('obs/*.pi'); "
+                                             "ARF/RMF from their headers")
+    s.add_argument("--table", help="a table (ECSV, CSV, FITS) with columns PHA and optionally "
+                                   "ARF, RMF, BKG, NH, one row per spectrum")
+    s.add_argument("--tasks", nargs="+", choices=("estimate", "deconvolve", "fit"),
+                   default=["estimate"], help="what to run on each spectrum (default estimate)")
+    s.add_argument("--method", choices=("network", "exact"), default="network",
+                   help="estimate: the network alone (milliseconds) or the exact posterior")
+    s.add_argument("--out", required=True, help="the table (.fits, or .parquet with pyarrow); "
+                                                "rerunning the same command resumes it")
+    s.add_argument("--workers", type=_number(int, 0), default=None,
+                   help="Dask worker processes on this machine (default: one per core; 0: no "
+                        "Dask, in this process)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. one from "
+                                       "dask-jobqueue): use its workers")
+    s.add_argument("--chunk", type=_number(int, 1), default=16,
+                   help="spectra per task (the network runs on a chunk in one call)")
+    s.add_argument("--band", nargs=2, type=ENERGY, default=(0.5, 7.0), metavar=("EMIN", "EMAX"),
+                   help="channels used (keV)")
+    s.add_argument("--nH", type=COLUMN, default=0.0, metavar="NH",
+                   help=NH_HELP + " for every spectrum (a table's NH column overrides)")
+    s.add_argument("--any-instrument", action="store_true", help=ANY_HELP)
+    s.add_argument("--json", action="store_true", help="the closing summary as JSON on stdout")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (stderr)")
+    s.add_argument("--clobber", action="store_true",
+                   help="overwrite an existing table, or restart a run with other settings")
+    s.set_defaults(func=commands.batch)
+
     s = sub.add_parser("spi", help="spectral Smoothed Particle Inference of a PHA file (emcee)")
     s.add_argument("pha")
     s.add_argument("--arf")

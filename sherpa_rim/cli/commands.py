@@ -197,6 +197,23 @@ def estimate(args) -> int:
     return 0
 
 
+def batch(args) -> int:
+    from ..batch import run_batch
+    if not args.inputs and not args.table:
+        raise ValueError("batch needs PHA files (or quoted patterns) or --table")
+    s = run_batch(args.inputs, table=args.table, tasks=tuple(args.tasks), out=args.out,
+                  method=args.method, band=tuple(args.band), nH=args.nH, workers=args.workers,
+                  scheduler=args.scheduler, chunk=args.chunk, clobber=args.clobber,
+                  progress=not args.no_progress, any_instrument=args.any_instrument)
+    if args.json:
+        print(json.dumps(s.to_dict()))
+    else:
+        print(s.line())
+        for e in s.errors[:5]:
+            print(f"  failed: {e}")
+    return 130 if s.interrupted else 0
+
+
 def crosscal(args) -> int:
     from ..crosscal import compare_files
     if len(args.pha) < 2:

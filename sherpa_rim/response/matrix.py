@@ -64,9 +64,9 @@ def dense_rmf(rmf, max_bytes: int = MAX_DENSE_BYTES) -> np.ndarray:
     if cols.size and (cols.min() < 0 or cols.max() >= nchan):
         raise ResponseError(f"RMF {rmf.name!r}: channel indices fall outside 0..DETCHANS-1; "
                             "check TLMIN/TLMAX of F_CHAN (the file is corrupt)")
-    out = np.zeros((nchan, n_e))
-    np.add.at(out, (cols, rows), values)
-    return out
+    # one bincount over flat (channel, energy) indices: the sums np.add.at gives, ~10x faster
+    flat = np.bincount(cols * n_e + rows, weights=values, minlength=nchan * n_e)
+    return flat.reshape(nchan, n_e)
 
 
 @dataclass

@@ -9,6 +9,9 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
 import logging
 import os
 import pathlib
@@ -50,6 +53,51 @@ def _quiet(fn, *args, **kwargs):
         lg.setLevel(old)
 
 
+def _read_logged(reader, path, **kwargs):
+    """``reader(path)`` with the FITS reader's warnings (e.g. "may have been truncated") kept,
+    for a file that reads, as log warnings (for one that does not, the caller's error says it)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = _quiet(reader, str(path), **kwargs)
+    for w in seen:
+        log.warning("%s: %s", pathlib.Path(path).name, w.message)
+    return out
+
+
+def _stamp(path: pathlib.Path):
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=32)
+def _read_cached(reader, path: str, size: int, mtime_ns: int):
+    """An ARF or RMF read once per process (by Sherpa's ``reader``) for a given file state
+    (size and mtime): callers get a shallow copy, so that one data set's notice filter never
+    reaches another's."""
+    return _read_logged(reader, path)
+
+
+@contextlib.contextmanager
+def _responses_through_cache(io):
+    """Sherpa's ``read_pha`` reads the ARF / RMF of the header with the module's
+    ``read_arf`` / ``read_rmf``: for its duration they read through :func:`_read_cached`
+    (restored afterwards, whatever happens)."""
+    real = io.read_arf, io.read_rmf
+
+    def via(reader):
+        def read(filename, *args, **kwargs):
+            p = pathlib.Path(filename)
+            if args or kwargs or not p.is_file():
+                return reader(filename, *args, **kwargs)
+            return copy.copy(_read_cached(reader, str(p), *_stamp(p)))
+        return read
+    io.read_arf, io.read_rmf = via(real[0]), via(real[1])
+    try:
+        yield
+    finally:
+        io.read_arf, io.read_rmf = real
+
+
 def read_ogip(kind: str, path: PathLike, role: Optional[str] = None):
     """A Sherpa PHA / ARF / RMF object read from ``path`` (``role``: what the file is for,
     e.g. "bkg", named in the error when it is missing)."""
@@ -59,18 +107,16 @@ def read_ogip(kind: str, path: PathLike, role: Optional[str] = None):
         raise ResponseError(f"{kind} file {str(path)!r} does not exist; check the path "
                             f"(or pass {role}=... / --{role} explicitly)")
     io = _io()
-    reader = {"PHA": io.read_pha, "ARF": io.read_arf, "RMF": io.read_rmf}[kind]
     try:
-        # the FITS reader's warnings (e.g. "may have been truncated") are kept for a file that
-        # reads, as log warnings; for one that does not, the error below says it
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            if kind == "PHA":
-                out = _quiet(reader, str(path), use_errors=False, use_background=False)
-            else:
-                out = _quiet(reader, str(path))
-        for w in seen:
-            log.warning("%s: %s", path.name, w.message)
+        if kind == "PHA":
+            # Sherpa's PHA reader also reads the ARF and RMF its header names: through the
+            # same per-process cache (a catalogue's spectra share responses, and the caller
+            # usually reads them again)
+            with _responses_through_cache(io):
+                out = _read_logged(io.read_pha, path, use_errors=False, use_background=False)
+        else:
+            reader = {"ARF": io.read_arf, "RMF": io.read_rmf}[kind]
+            out = copy.copy(_read_cached(reader, str(path), *_stamp(path)))
     except Exception as exc:     # noqa: BLE001 - re-raised with the fix
         if kind == "PHA" and "incompatible" in str(exc):
             # Sherpa reads the ARF/RMF a PHA header names, and refuses a mismatch
