@@ -118,7 +118,10 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     if R.max() <= 0:
         raise GridError("the response has no effective area on the model's energy grid "
                         f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
-    full = {"counts": counts, "noticed": in_filter, "R": mat * rsp.exposure,
+    # the plasma checks on the response's own channels see the channels the canonical grid
+    # keeps (those mapped mostly onto noticed canonical channels), not the ones outside it
+    full_noticed = in_filter & (q @ nmask.astype(float) > 0.5)
+    full = {"counts": counts, "noticed": full_noticed, "R": mat * rsp.exposure,
             "energy_lo": np.asarray(rsp.energy_lo, float), "energy_hi": np.asarray(rsp.energy_hi, float),
             "background": None if background is None else np.asarray(background, float)}
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
@@ -151,7 +154,13 @@ def observation_from_data(d, grid: Optional[CanonicalGrid] = None, rsp: Optional
     # the notice filter on ungrouped channels (Sherpa keeps it per channel in .mask when grouped)
     if d.mask is False or not np.any(d.get_mask()):
         raise DataError(f"every channel of {label} is ignored; notice a band first")
-    noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping and quality undone)
+    noticed = np.asarray(d.get_mask(), bool)            # per channel (grouping undone)
+    qf = getattr(d, "quality_filter", None)
+    if qf is not None and noticed.size != counts.size:
+        # after ignore_bad() Sherpa's mask covers the good channels only: the bad ones are out
+        full = np.zeros(counts.size, bool)
+        full[np.asarray(qf, bool)] = noticed
+        noticed = full
     bkg, bvar = background_terms(d)
     name = str(d.name) if d.name and d.name != "faked" else label
     return prepare_observation(rsp, counts, grid, noticed=noticed, background=bkg,

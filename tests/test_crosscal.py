@@ -213,7 +213,8 @@ def test_compare_detects_a_gain_shift_and_passes_a_null_pair(tmp_path):
 def test_cli_crosscal_on_real_spectra_and_refusal(shared_dir, tmp_path):
     """The CLI on real Chandra spectra: two ACIS spectra of ObsID 1575 with a power law as the
     joint fit's source (a table; with --json the JSON alone on stdout); the RIM route refused
-    in one line (exit 2) when a spectrum is not thermal (ObsID 2779's source)."""
+    in one line (exit 2) when a spectrum is not thermal (ObsID 4736's source, 11,600 counts that no
+    one- or two-temperature plasma fits)."""
     from sherpa_rim.response.library import ResponseLibrary
     lib = {p.key: p for p in ResponseLibrary.from_manifest(shared_dir)}
 
@@ -233,7 +234,7 @@ def test_cli_crosscal_on_real_spectra_and_refusal(shared_dir, tmp_path):
     from astropy.table import Table
     assert len(Table.read(out)) == 1
     r = subprocess.run(cli + files("sherpa__acisf07867_000N001_r0002_arf3",
-                                   "sherpa__acisf02779_001N001_r0004_arf3") + ["--routes", "rim"],
+                                   "sherpa__acisf04736_000N001_r0079_arf3") + ["--routes", "rim"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 2
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("sherpa-rim: error")]

@@ -71,3 +71,39 @@ def test_two_backgrounds_are_averaged_as_sherpa_averages_them(clean_session, sha
     assert np.allclose(var, r * r * B / 2)                # ... with half the variance
     ui.subtract(1)
     assert np.allclose(np.asarray(d.counts, float) - b, d.get_dep(filter=False))
+
+
+@pytest.mark.requires_data
+def test_quality_flagged_grouped_spectrum_from_data(shared_dir):
+    """A grouped PHA with QUALITY-flagged channels after ignore_bad(): Sherpa's mask then
+    covers the good channels only; the observation spreads it back over all channels, so its
+    noticed counts are the counts of Sherpa's noticed channels."""
+    from sherpa_rim.amortised.params import load_for_fit
+    from sherpa_rim.observation import observation_from_data
+    d = load_for_fit(shared_dir / "sherpa-test-data__source_bin10.pi",
+                     arf=shared_dir / "sherpa-test-data__arf.fits",
+                     rmf=shared_dir / "sherpa-test-data__rmf.fits", band=(0.5, 7.0))
+    assert d.grouped and (np.asarray(d.quality) != 0).sum() > 0
+    obs = observation_from_data(d, RIM_GRID)
+    chans = np.asarray(d.get_noticed_channels(), int) - 1
+    assert obs.counts_noticed == pytest.approx(float(np.asarray(d.counts)[chans].sum()))
+
+
+@pytest.mark.requires_data
+def test_full_channel_checks_see_the_grids_band(shared_dir):
+    """The plasma checks on the response's own channels use the channels the canonical grid
+    keeps: with nothing ignored, no channel outside the grid's energies is among them, so a
+    file and the same file noticed on the grid's band give one check."""
+    from sherpa_rim.observation import observation_from_files
+    pha = shared_dir / "sherpa__acisf02779_001N001_r0004_pha3.fits"
+    obs = observation_from_files(pha, arf=shared_dir / "sherpa__acisf02779_001N001_r0004_arf3.fits",
+                                 rmf=shared_dir / "sherpa__acisf02779_001N001_r0004_rmf3.fits",
+                                 grid=RIM_GRID)
+    from sherpa_rim.response.ogip import read_spectrum
+    _, rsp = read_spectrum(pha, arf=shared_dir / "sherpa__acisf02779_001N001_r0004_arf3.fits",
+                           rmf=shared_dir / "sherpa__acisf02779_001N001_r0004_rmf3.fits")
+    mid = 0.5 * (np.asarray(rsp.channel_lo) + np.asarray(rsp.channel_hi))
+    inside = (mid > RIM_GRID.channel_lo[0]) & (mid < RIM_GRID.channel_hi[-1])
+    kept = obs.full["noticed"]
+    assert not kept[~inside].any()                      # nothing outside the grid's band
+    assert kept[inside].mean() > 0.99                   # and (all but edge channels) inside it

@@ -64,6 +64,28 @@ def _read_logged(reader, path, **kwargs):
     return out
 
 
+class _DropResponseWarnings(logging.Filter):
+    """Sherpa's "unable to read ARF/RMF" when a PHA header names a missing file: the caller
+    either gives the file (arf= / rmf=) or gets this module's error that says so."""
+
+    def filter(self, record):
+        msg = record.getMessage()
+        return not (msg.startswith("unable to read ARF") or msg.startswith("unable to read RMF"))
+
+
+@contextlib.contextmanager
+def _without_response_warnings():
+    flt = _DropResponseWarnings()
+    loggers = [logging.getLogger(n) for n in ("sherpa", "sherpa.astro.io", "sherpa.astro.io.io")]
+    for lg in loggers:
+        lg.addFilter(flt)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(flt)
+
+
 def _stamp(path: pathlib.Path):
     st = path.stat()
     return st.st_size, st.st_mtime_ns
@@ -112,7 +134,7 @@ def read_ogip(kind: str, path: PathLike, role: Optional[str] = None):
             # Sherpa's PHA reader also reads the ARF and RMF its header names: through the
             # same per-process cache (a catalogue's spectra share responses, and the caller
             # usually reads them again)
-            with _responses_through_cache(io):
+            with _responses_through_cache(io), _without_response_warnings():
                 out = _read_logged(io.read_pha, path, use_errors=False, use_background=False)
         else:
             reader = {"ARF": io.read_arf, "RMF": io.read_rmf}[kind]
