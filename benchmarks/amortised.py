@@ -22,7 +22,6 @@ import time
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 
 import sherpa_rim  # noqa: E402,F401
@@ -31,6 +30,9 @@ from sherpa_rim.observation import Observation  # noqa: E402
 from sherpa_rim.emission import spectrum  # noqa: E402
 from sherpa_rim.sim import SimConfig, build_response_sets, simulate  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def observations(data, rs):
     out = []

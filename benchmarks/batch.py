@@ -29,7 +29,6 @@ import warnings
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore")
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -39,6 +38,9 @@ from sherpa_rim.batch import read_inputs, run_batch  # noqa: E402
 from sherpa_rim.batch.work import process_chunk  # noqa: E402
 from common import fake_spectrum, test_responses  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def write_set(folder, n, seed=0):
     """``n`` PHA files through the test ObsIDs' responses (counts 3e3-3e4), their ARF / RMF

@@ -35,7 +35,6 @@ import warnings
 import numpy as np
 from scipy import stats as sps
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))   # training/
 
@@ -57,6 +56,9 @@ PARAMS = ("kT", "abundance", "redshift", "norm")
 CASES = ("nH given", "nH = 0", "nH free")
 NH_MID = 0.1                 # the middle of the network's column prior (0-2e21 cm^-2)
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def mark(cov, target):
     return f"{100 * cov:5.1f}" + (" " if abs(100 * cov - target) <= 5 else "*")
@@ -355,22 +357,26 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few spectra per cell (minutes)")
     ap.add_argument("--only", nargs="+", choices=("amortised", "band", "gof", "multiphase"))
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--sizes", type=int, nargs=4, metavar=("AMORTISED", "BAND", "GOF", "MULTI"),
+                    help="spectra per row / class / cell / cell (default 170 400 60 25; "
+                         "--quick 20 40 10 4)")
     args = ap.parse_args()
     do = set(args.only or ("amortised", "band", "gof", "multiphase"))
-    q = args.quick
+    n_am, n_band, n_gof, n_multi = args.sizes or ((20, 40, 10, 4) if args.quick else (170, 400, 60, 25))
     t0 = time.perf_counter()
     dec = RIMDeconvolver()
     rs = build_response_sets(n_total=1000, seed=0)["test"]
     print(f"# Calibration benchmark (test responses: {len(rs)} from ObsIDs {sorted(set(rs.groups))[:6]}...)")
     if "amortised" in do:
-        section_amortised(20 if q else 170, args.seed)
+        section_amortised(n_am, args.seed)
     if "band" in do:
-        section_band(dec, rs, 40 if q else 400, args.seed + 1)
+        section_band(dec, rs, n_band, args.seed + 1)
     if "gof" in do:
-        section_gof_decision(dec, 10 if q else 60, args.seed + 2)
+        section_gof_decision(dec, n_gof, args.seed + 2)
     if "multiphase" in do:
-        section_multiphase(dec, rs, 4 if q else 25, args.seed + 3)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s on this machine")
+        section_multiphase(dec, rs, n_multi, args.seed + 3)
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s on this machine (sizes per row / class / cell: "
+          f"{n_am} {n_band} {n_gof} {n_multi})")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import warnings
 import numpy as np
 from scipy import stats as sps
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -43,6 +42,9 @@ ROUTES = ("joint", "rim", "network")
 GAINS = (0.0025, 0.005, 0.01, 0.02)
 AREAS = (0.02, 0.05, 0.10)
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def draw_source(rng):
     return {"kT": float(np.exp(rng.uniform(np.log(1.0), np.log(6.0)))),

@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa_rim import baselines, metrics  # noqa: E402
 from sherpa_rim.sim import SimConfig, build_response_sets, simulate  # noqa: E402
@@ -28,6 +27,9 @@ CONDITIONS = [("SNR 30", dict(noise="gaussian", snr_range=(30, 30))),
               ("SNR 100", dict(noise="gaussian", snr_range=(100, 100))),
               ("Poisson", dict(noise="poisson", counts_range=(3e3, 3e5)))]
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def run_method(name, fn, data, R_all, grid):
     F_hat = []

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa.models.basic import Gauss1D, PowLaw1D  # noqa: E402
 
@@ -21,6 +20,9 @@ import sherpa_rim  # noqa: E402,F401
 from sherpa_rim.emission import spectrum, spectrum_batch  # noqa: E402
 from sherpa_rim.models.thermal import BCIE, CIE, VCIE  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def best(fn, n=20):
     fn()

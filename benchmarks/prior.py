@@ -14,7 +14,6 @@ import logging
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa.astro import ui  # noqa: E402
 
@@ -22,6 +21,9 @@ import sherpa_rim  # noqa: E402,F401
 from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
 from sherpa_rim.stats import NetworkPriorCStat, RIMPriorCStat  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def main():
     from sherpa.utils.logging import SherpaVerbosity

@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa.astro import io  # noqa: E402
 from sherpa.astro.utils import rmf_fold  # noqa: E402
@@ -20,6 +19,9 @@ from sherpa.astro.utils import rmf_fold  # noqa: E402
 from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
 from sherpa_rim.response import load_response  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def main():
     ap = argparse.ArgumentParser()

@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 
-logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 from sherpa.astro import ui  # noqa: E402
 
@@ -24,6 +23,9 @@ from sherpa_rim.response.library import sherpa_data_dir  # noqa: E402
 from sherpa_rim.spi.likelihood import SpectralData, SpectralLikelihood  # noqa: E402
 from sherpa_rim.spi.sampler import run_spi  # noqa: E402
 
+
+# after the imports: importing Sherpa sets its logger to INFO (fit and conf() chatter)
+logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 def setup():
     ui.clean()

@@ -1,9 +1,9 @@
 """sherpa_rim: RIM deconvolution, amortised networks and smoothed particle
 inference of X-ray spectra, inside ordinary Sherpa sessions.
 
-``import sherpa_rim`` registers the package's Sherpa model types (``cie``,
-``vcie``, ``mmabs``, ``rimspec``, ``spi``) with the ``sherpa.astro.ui`` session; it
-has no other side effects. The layout is described in ``docs/architecture.md``.
+``import sherpa_rim`` registers the package's Sherpa model types (``cie``, ``vcie``,
+``bcie``, ``bvcie``, ``mmabs``, ``rimspec``, ``spi``, ``gainshift``, ``areacorr``) with the
+``sherpa.astro.ui`` session; it has no other side effects. The layout is described in ``docs/architecture.md``.
 """
 from . import _logging  # noqa: F401  (NullHandler on the package logger)
 
@@ -27,9 +27,10 @@ except ModuleNotFoundError as exc:  # pragma: no cover - sherpa is a core depend
         raise
     import warnings  # noqa: E402
 
-    warnings.warn("Sherpa is not installed: the Sherpa models (cie, vcie, mmabs, rimspec, spi) "
-                  "and statistics are not registered; install it (./dev.sh env, or pip install "
-                  "sherpa after apt-get install bison flex libfftw3-dev pkg-config)", stacklevel=2)
+    warnings.warn("Sherpa is not installed: the Sherpa models (cie, vcie, bcie, bvcie, mmabs, "
+                  "rimspec, spi, gainshift, areacorr) and statistics are not registered; install "
+                  "it (./dev.sh env, or pip install sherpa after apt-get install bison flex "
+                  "libfftw3-dev pkg-config)", stacklevel=2)
 else:
     import sys  # noqa: E402
 
@@ -41,9 +42,9 @@ else:
         from .session import save_all  # noqa: E402,F401
 
     def register() -> None:
-        """Register the Sherpa models (cie, vcie, mmabs, rimspec, spi) and the prior
-        statistics (rimprior_chi2, rimprior_cstat, netprior_chi2, netprior_cstat) with the
-        ``sherpa.astro.ui`` session. ``import sherpa_rim`` does it; Sherpa's ``clean()``
+        """Register the Sherpa models (cie, vcie, bcie, bvcie, mmabs, rimspec, spi, gainshift,
+        areacorr) and the prior statistics (rimprior_chi2, rimprior_cstat, netprior_chi2,
+        netprior_cstat) with the ``sherpa.astro.ui`` session. ``import sherpa_rim`` does it; Sherpa's ``clean()``
         forgets the statistics, so call it again after ``clean()``."""
         models.register()
         stats.register()

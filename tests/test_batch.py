@@ -131,3 +131,17 @@ def test_killed_worker_and_interrupted_cli(spectra, reference, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     _same(Table.read(out), reference)
+
+
+def test_a_spectrums_numbers_do_not_depend_on_its_place_in_the_list(spectra):
+    """The seed comes from the spectrum's key (its files), not its index: a glob that gains a
+    file earlier in the list leaves every recomputed spectrum's numbers as they were."""
+    from sherpa_rim.batch import read_inputs
+    from sherpa_rim.batch.work import process_chunk
+    row = read_inputs([str(spectra / "s0000*.pi")])[0]
+    moved = dict(row, index=row["index"] + 7)
+    a = process_chunk([row], ("deconvolve",), {"method": "network"})[0]
+    b = process_chunk([moved], ("deconvolve",), {"method": "network"})[0]
+    assert a["STATUS"] == b["STATUS"] == "ok" and b["INDEX"] == a["INDEX"] + 7
+    for c in ("RIM_FeL_LO68", "RIM_FeL_HI68", "RIM_FeK_LO68", "RIM_GOF_P"):
+        assert a[c] == b[c], c

@@ -149,10 +149,11 @@ def test_set_gain_fit_and_conf(clean_session):
 
 
 def test_save_all_reattaches_the_gain(clean_session, tmp_path):
-    """The gainshift rows of docs/sherpa_session.md's table: sherpa_rim.save_all writes the
-    gain's attach line and its script restores the same statistic in a fresh Python; Sherpa's
-    own script leaves the gain unattached, and the replay stops saying so; save / restore
-    carries everything."""
+    """The gainshift and areacorr rows of docs/sherpa_session.md's table: sherpa_rim.save_all
+    writes both models' Parameters and the gain's attach line, and its script restores the same
+    statistic in a fresh Python; Sherpa's own script leaves the gain unattached, and the replay
+    stops saying so (with the areacorr alone it restores the statistic); save / restore carries
+    everything."""
     from sherpa_rim import crosscal
     ui = clean_session
     ui.load_pha(1, str(sherpa_data_dir() / PHA))
@@ -161,11 +162,16 @@ def test_save_all_reattaches_the_gain(clean_session, tmp_path):
     ui.get_model_component("c").norm = 2e-4
     g = crosscal.set_gain(1)
     g.slope = 1.013
+    a = crosscal.set_area_correction(1, knots=(2, 4))
+    a.factor, a.d2, a.d4 = 0.93, 0.05, -0.04            # the areacorr row: its values count
     ui.set_stat("cstat")
     stat = ui.calc_stat()
+    a.d2 = 0.0
+    assert ui.calc_stat() != pytest.approx(stat, rel=1e-5)
+    a.d2 = 0.05
     script = tmp_path / "s.py"
     sherpa_rim.save_all(str(script))
-    assert "attach(1)" in script.read_text()
+    assert "attach(1)" in script.read_text() and "areacorr" in script.read_text()
     code = (f"exec(open({str(script)!r}).read())\n"
             "from sherpa.astro.ui import calc_stat\nprint('STAT', calc_stat())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -187,6 +193,16 @@ def test_save_all_reattaches_the_gain(clean_session, tmp_path):
     assert out.returncode == 0, out.stderr[-1500:]
     got = float([ln for ln in out.stdout.splitlines() if ln.startswith("STAT")][0].split()[1])
     assert got == pytest.approx(stat, rel=1e-9)
+    # without the gain, Sherpa's own script carries the areacorr (ordinary Parameters)
+    ui.set_source(1, a * ui.get_model_component("gal") * ui.get_model_component("c"))
+    stat = ui.calc_stat()
+    ui.save_all(str(plain), clobber=True)
+    code = ("import sherpa_rim\n" f"exec(open({str(plain)!r}).read())\n"
+            "from sherpa.astro.ui import calc_stat\nprint('STAT', calc_stat())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    got = float([ln for ln in out.stdout.splitlines() if ln.startswith("STAT")][0].split()[1])
+    assert got == pytest.approx(stat, rel=1e-5)
 
 
 def test_compare_detects_a_gain_shift_and_passes_a_null_pair(tmp_path):

@@ -342,7 +342,7 @@ def test_out_of_prior_check_holds_the_galactic_column(clean_session):
     the source's absorber, or given) the check passes; told there is none, it cannot be."""
     from sherpa_rim.observation import galactic_column
     ui = clean_session
-    truth = _fake_absorbed_group(ui, seed=1)
+    _fake_absorbed_group(ui, seed=1)
     ui.notice(0.5, 7.0)
     assert galactic_column(1) == pytest.approx(0.1)
     assert sherpa_rim.deconvolve(1, n_samples=4).in_prior

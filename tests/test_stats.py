@@ -74,7 +74,6 @@ def test_guess_norm_is_the_absorbed_models_norm(clean_session, nH):
     15 % of the truth (not the absorbed flux over an unabsorbed spectrum, low by the
     transmitted fraction: 0.44-0.59 of the truth here), and the norm's 90 % interval,
     which carries the kT / abundance / redshift widths, holds the truth in most seeds."""
-    import sherpa_rim
     ui = clean_session
     ratios, covered = [], 0
     for seed in (1, 2, 3):

@@ -7,8 +7,9 @@
 ``OUT.journal`` beside the output table, whose first line records the run's configuration.
 Rerunning the same command reads it and skips what is done; a run killed at any point loses
 only the spectra in flight, which the rerun computes (once: results are recorded when they
-arrive, and every spectrum's random numbers are seeded by its index, so a recomputed
-spectrum gives the same numbers). The table (FITS, or Parquet when the output ends in
+arrive, and every spectrum's random numbers are seeded by its key, the hash of its input
+files and column, so a recomputed spectrum gives the same numbers wherever it stands in the
+input list). The table (FITS, or Parquet when the output ends in
 ``.parquet`` and pyarrow is installed) is rewritten from the journal as results arrive
 (atomically: a temporary file renamed) and at the end.
 

@@ -23,6 +23,12 @@ INTERVALS = ("median", "lo68", "hi68", "lo90", "hi90")
 RIM_BANDS = ("Fe-L", "Fe-K")
 
 
+def seed_of(key: str) -> int:
+    """A spectrum's random seed, from its input key (the hash of its files and column): the
+    same wherever it stands in the list, so a rerun with more inputs gives the same numbers."""
+    return int(str(key)[:8], 16)
+
+
 def columns(tasks: Sequence[str], method: str) -> Dict[str, object]:
     """The run's columns and their empty values (NaN, "" or -1)."""
     cols = {"INDEX": -1, "KEY": "", "PHA": "", "ARF": "", "RMF": "", "BKG": "", "NH": np.nan,
@@ -143,7 +149,7 @@ def _tasks(res, d, rsp, tasks, options):
             from ..poisson import SpectralData
             stat = "wstat" if d.background_ids else "cstat"
             post = exact_posterior(SpectralData.from_data(d, stat=stat), net["proposal"],
-                                   nH=res["NH"], seed=res["INDEX"], abund_table=get_abund())
+                                   nH=res["NH"], seed=seed_of(res["KEY"]), abund_table=get_abund())
             summary, pre = post.summary, "EXACT"
             res.update(EXACT_ESS=float(post.ess), EXACT_KHAT=np.nan if post.khat is None else float(post.khat),
                        EXACT_GOF_P=np.nan if post.gof_p is None else float(post.gof_p),
@@ -159,7 +165,7 @@ def _tasks(res, d, rsp, tasks, options):
         from ..observation import observation_from_data
         from ..rim.deconvolver import RIMDeconvolver
         dec = shared(RIMDeconvolver, "rim_default")
-        r = dec.deconvolve(observation_from_data(d, dec.grid, rsp=rsp), n_samples=32, seed=res["INDEX"],
+        r = dec.deconvolve(observation_from_data(d, dec.grid, rsp=rsp), n_samples=32, seed=seed_of(res["KEY"]),
                            nH=res["NH"], allow_instrument=bool(options.get("any_instrument")))
         res.update(RIM_GOF_P=float(r.gof["p"]), RIM_CLASS=r.band_class, PROVIDER=r.provider,
                    RIM_IN_PRIOR={True: 1, False: 0, None: -1}[r.in_prior])

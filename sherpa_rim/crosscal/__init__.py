@@ -143,15 +143,9 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
                for d in datas]
     if isinstance(source, str):
         source = source_from(source)
-    if "joint" in routes:
-        if source is None:
-            from .joint import default_source
-            source = default_source(column)
-            _start(source, est[0])
-        rep.routes["joint"] = _joint_rows(joint_fit(datas, 0, source, gain, area), len(datas))
-        rep.warnings += rep.routes["joint"].pop("warnings")
     if "rim" in routes or "network" in routes:
-        # both learned routes know thermal plasma only: the RIM's out-of-prior check decides
+        # both learned routes know thermal plasma only: the RIM's out-of-prior check decides,
+        # before any fit (a refusal is the whole answer)
         dec = shared(RIMDeconvolver, "rim_default")
         results = [dec.deconvolve(observation_from_data(d, dec.grid), n_samples=n_samples,
                                   seed=k, nH=nH) for k, d in enumerate(datas)]
@@ -162,6 +156,13 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
                             f"spectra inside the networks' training prior; {', '.join(outside)} "
                             "is outside it (deconvolve's check): use routes=('joint',) (--routes "
                             "joint) with a source model that describes it (source= / --source)")
+    if "joint" in routes:
+        if source is None:
+            from .joint import default_source
+            source = default_source(column)
+            _start(source, est[0])
+        rep.routes["joint"] = _joint_rows(joint_fit(datas, 0, source, gain, area), len(datas))
+        rep.warnings += rep.routes["joint"].pop("warnings")
     if "rim" in routes:
         rep.routes["rim"] = rim_route(results, 0, redshift_of(est[0] if est else None))
     if "network" in routes:

@@ -7,8 +7,9 @@ effective-area correction for each but the reference.
 fitted together (Sherpa's cstat, or wstat with backgrounds; LevMar) twice: with every
 calibration parameter at its nominal value (one intrinsic spectrum, the responses as they
 are) and free. The likelihood ratio of the two, Delta C, against chi2 with as many degrees
-of freedom as parameters freed, is the consistency p-value; the free fit's covariance
-(Sherpa's ``Covariance``) gives each parameter's 1-sigma error.
+of freedom as parameters freed, is the consistency p-value; the Fisher information of the free
+fit (central differences of the model counts, :func:`fisher_covariance`) gives each parameter's
+1-sigma error (Sherpa's ``covar()`` steps a gain slope far wider than its width).
 """
 from __future__ import annotations
 

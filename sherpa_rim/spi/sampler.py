@@ -46,7 +46,6 @@ def rhat(chains: List[np.ndarray]) -> float:
     if n < 4 or len(chains) < 2:
         return np.nan
     c = np.stack([x[-n:] for x in chains])
-    m = c.shape[0]
     means = c.mean(axis=1)
     W = c.var(axis=1, ddof=1).mean()
     B = n * means.var(ddof=1)
