@@ -1,5 +1,7 @@
 """The CIE emission model against physics (laboratory line energies, published
 cooling, bremsstrahlung), not against its own code."""
+import pathlib
+
 import numpy as np
 import pytest
 from scipy.special import k0e
@@ -183,3 +185,44 @@ def test_mm83_cross_sections():
     t = transmission(1.0, np.array([0.5, 1.0, 5.0]), np.array([0.5, 1.0, 5.0]))
     assert t[0] < t[1] < t[2] < 1.0
     assert t[1] == pytest.approx(np.exp(-2.42), rel=0.02)
+
+
+def test_cool_plasma_warns_of_the_ions_without_lines():
+    """Below about 0.5 keV the table lacks lines of ions that hold much of an element (Fe
+    VIII-XIII at 0.1-0.2 keV): the Sherpa model says so once, naming them; at 2 keV it is silent."""
+    import warnings
+
+    from sherpa_rim.emission import cie as cie_mod
+    from sherpa_rim.models import CIE
+    from sherpa_rim.models import thermal
+    thermal._WARNED.clear()
+    found = cie_mod.missing_ions(0.12)
+    assert found["fe"] > 0.9                 # Fe VIII-XIII hold nearly all Fe at 1.4 MK
+    assert cie_mod.missing_ions(2.0) == {}
+    c = CIE("cool")
+    e = np.linspace(0.3, 3.0, 300)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        c.kT = 2.0
+        c(e[:-1], e[1:])
+        assert not seen
+        c.kT = 0.12
+        c(e[:-1], e[1:])
+        c.kT = 0.121
+        c(e[:-1], e[1:])                     # the same elements: said once
+    msgs = [str(w.message) for w in seen]
+    assert len(msgs) == 1 and "Fe (9" in msgs[0] and "VIII IX X XI XII XIII" in msgs[0]
+    assert "Na" not in msgs[0]
+
+
+@pytest.mark.requires_data
+def test_missing_ion_record_is_chiantis_ionisation_balance(shared_dir):
+    """The table's JSON records, per element, the ion fraction (CHIANTI 9.0.1's chianti.ioneq)
+    of its ions without lines: recomputed from the tarball, it is what the JSON holds."""
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "tools" / "missing_ions.py"), "--check",
+                        "--chianti", str(shared_dir.parent / "chianti")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -10,6 +10,7 @@ cost a fraction of a millisecond (``./dev.sh bench emission``).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -51,6 +52,20 @@ class _Cache:
             self.store.popitem(last=False)
 
 
+_WARNED = set()
+
+
+def _warn_missing_ions(name, kT):
+    """Warn, once per process for each set of elements, where ions without lines in the table
+    hold a fifth or more of an element (:func:`sherpa_rim.emission.cie.missing_ions`)."""
+    if kT > 0.6:                                  # cheap exit: nothing is named above ~0.5 keV
+        return
+    found = frozenset(k for k in cie.missing_ions(kT) if k not in cie.NOT_NAMED)
+    if found and found not in _WARNED:
+        _WARNED.add(found)
+        warnings.warn(f"{name}: {cie.missing_ions_note(kT)}", UserWarning, stacklevel=4)
+
+
 class _Thermal(RegriddableModel1D):
     """Shared machinery: grid checks and caching."""
 
@@ -87,6 +102,7 @@ class _Thermal(RegriddableModel1D):
             hi = np.ascontiguousarray(hi, float)
             t = cie.load_table()
             t.t_index(kT)                         # the table's own range check and message
+            _warn_missing_ions(self.name, kT)
             try:
                 ev = self._evaluator(lo, hi, z)
             except ValueError:
@@ -131,7 +147,9 @@ class CIE(_Thermal):
     -----
     Photons/cm^2/s per bin; see :func:`sherpa_rim.emission.spectrum`. Lines are shared
     linearly between the two bins around them (``line_binning='linear'``) so that the model,
-    and the fit statistic, are continuous in redshift.
+    and the fit statistic, are continuous in redshift. Below about 0.5 keV some ions have no
+    lines in the table (Fe VIII-XIII, Ar XIV, Ca XVI, ...): the model warns where they hold a
+    fifth or more of an element (docs/emission.md).
     """
 
     def __init__(self, name="cie"):
