@@ -25,6 +25,17 @@ __all__ = ["info", "responses", "simulate_set", "deconvolve", "estimate", "spi",
            "check_output"]
 
 
+def _save_plot(result, path, say) -> None:
+    """``result.plot()`` written to ``path`` as a PNG (no display needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = result.plot()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    say(f"written {path}")
+
+
 def _versions() -> dict:
     from importlib import metadata
     out = {"python": platform.python_version(), "platform": platform.platform()}
@@ -150,13 +161,7 @@ def deconvolve(args) -> int:
     print(res.summary())
     print(f"written {out}")
     if plot is not None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig = res.plot()
-        fig.savefig(plot, dpi=110)
-        plt.close(fig)
-        print(f"written {plot}")
+        _save_plot(res, plot, print)
     return 0
 
 
@@ -236,13 +241,7 @@ def crosscal(args) -> int:
         rep.write(out, overwrite=args.clobber)
         say(f"written {out}")
     if plot is not None:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig = rep.plot()
-        fig.savefig(plot, dpi=110)
-        plt.close(fig)
-        say(f"written {plot}")
+        _save_plot(rep, plot, say)
     return 0
 
 

@@ -74,6 +74,27 @@ class _Thermal(RegriddableModel1D):
         self.kT = Parameter(name, "kT", 1.0, min=t.kT_min, max=t.kT_max,
                             hard_min=t.kT_min, hard_max=t.kT_max, units="keV")
 
+    def _setup_abundance(self, name):
+        self.Abundanc = Parameter(name, "Abundanc", 1.0, min=0.0, max=5.0, hard_min=0.0,
+                                  hard_max=1000.0, frozen=True)
+
+    def _setup_elements(self, name):
+        """One abundance Parameter per element He ... Ni (the v- models); returns them."""
+        pars = []
+        for sym in SYMBOLS[1:]:
+            p = Parameter(name, sym, 1.0, min=0.0, max=1000.0, hard_min=0.0, hard_max=1000.0,
+                          frozen=True)
+            setattr(self, sym, p)
+            pars.append(p)
+        return pars
+
+    def _setup_redshift(self, name):
+        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
+                                  hard_max=10.0, frozen=True)
+
+    def _setup_norm(self, name):
+        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+
     def _evaluator(self, lo, hi, z) -> GridEvaluator:
         """The evaluator of this grid (kept per grid, a few grids per model), for a redshift
         range that holds ``z``."""
@@ -154,11 +175,9 @@ class CIE(_Thermal):
 
     def __init__(self, name="cie"):
         self._setup_kT(name)
-        self.Abundanc = Parameter(name, "Abundanc", 1.0, min=0.0, max=5.0, hard_min=0.0,
-                                  hard_max=1000.0, frozen=True)
-        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
-                                  hard_max=10.0, frozen=True)
-        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        self._setup_abundance(name)
+        self._setup_redshift(name)
+        self._setup_norm(name)
         RegriddableModel1D.__init__(self, name, (self.kT, self.Abundanc, self.redshift, self.norm))
 
     def calc(self, p, lo, hi=None, *args, **kwargs):
@@ -172,15 +191,9 @@ class VCIE(_Thermal):
 
     def __init__(self, name="vcie"):
         self._setup_kT(name)
-        pars = [self.kT]
-        for sym in SYMBOLS[1:]:
-            p = Parameter(name, sym, 1.0, min=0.0, max=1000.0, hard_min=0.0, hard_max=1000.0,
-                          frozen=True)
-            setattr(self, sym, p)
-            pars.append(p)
-        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
-                                  hard_max=10.0, frozen=True)
-        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        pars = [self.kT] + self._setup_elements(name)
+        self._setup_redshift(name)
+        self._setup_norm(name)
         pars += [self.redshift, self.norm]
         RegriddableModel1D.__init__(self, name, tuple(pars))
 
@@ -210,12 +223,10 @@ class BCIE(_Thermal):
 
     def __init__(self, name="bcie"):
         self._setup_kT(name)
-        self.Abundanc = Parameter(name, "Abundanc", 1.0, min=0.0, max=5.0, hard_min=0.0,
-                                  hard_max=1000.0, frozen=True)
-        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
-                                  hard_max=10.0, frozen=True)
+        self._setup_abundance(name)
+        self._setup_redshift(name)
         self.Velocity = _velocity(name)
-        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        self._setup_norm(name)
         RegriddableModel1D.__init__(self, name, (self.kT, self.Abundanc, self.redshift,
                                                  self.Velocity, self.norm))
 
@@ -230,16 +241,10 @@ class BVCIE(_Thermal):
 
     def __init__(self, name="bvcie"):
         self._setup_kT(name)
-        pars = [self.kT]
-        for sym in SYMBOLS[1:]:
-            p = Parameter(name, sym, 1.0, min=0.0, max=1000.0, hard_min=0.0, hard_max=1000.0,
-                          frozen=True)
-            setattr(self, sym, p)
-            pars.append(p)
-        self.redshift = Parameter(name, "redshift", 0.0, min=-0.999, max=10.0, hard_min=-0.999,
-                                  hard_max=10.0, frozen=True)
+        pars = [self.kT] + self._setup_elements(name)
+        self._setup_redshift(name)
         self.Velocity = _velocity(name)
-        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1e24, hard_min=0.0, hard_max=1e24)
+        self._setup_norm(name)
         pars += [self.redshift, self.Velocity, self.norm]
         RegriddableModel1D.__init__(self, name, tuple(pars))
 
