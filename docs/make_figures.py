@@ -59,7 +59,7 @@ def emission():
 def demo():
     from sherpa_rim.demo import run
     out = pathlib.Path("/tmp/sherpa_rim_demo_docs")
-    res = run(out=out, force=True)
+    res = run(out=out, clobber=True)
     for f in ("demo_fit.png", "demo_intrinsic.png", "demo_rim.png"):
         if (out / f).exists():
             shutil.copy(out / f, IMG / f)
