@@ -83,7 +83,7 @@ def one_pair(pairs, kind, size, counts, rng, seed):
     for routes in (("joint",), ("rim", "network")):
         try:
             rep = crosscal._compare([d1, d2], ["a", "b"], routes, None, truth["nH"], "slope",
-                                    "knots", 16)
+                                    "knots", 32)
         except Exception as exc:      # noqa: BLE001 - counted per route, never dropped
             for r in routes:
                 out[r] = f"{type(exc).__name__}: {exc}"

@@ -256,3 +256,30 @@ def test_cli_crosscal_on_real_spectra_and_refusal(shared_dir, tmp_path):
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("sherpa-rim: error")]
     assert len(err) == 1 and "outside" in err[0] and "--routes joint" in err[0]
     assert "Traceback" not in r.stderr
+
+
+def test_rim_route_gain_error_is_the_calibrated_one():
+    """The RIM route's gain error is the alignment's curvature error times the factor the
+    manifest measured on the validation ObsIDs for the pair's fainter count class (the
+    curvature error alone, bins taken as independent, under-covers), and says so; a RIM
+    without the calibration says that its error is not calibrated."""
+    from sherpa_rim.crosscal.routes import fainter_class, gain_factor, rim_route
+    from sherpa_rim.observation import observation_from_data
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
+    from sherpa_rim.runtime import shared
+    dec = shared(RIMDeconvolver, "rim_default")
+    cal = dec.session.entry.get("crosscal_gain_calibration")
+    assert cal and cal["split"] == "val" and cal["pooled"] > 1.0
+    arf, rmf = _arf_rmf()
+    res = [dec.deconvolve(observation_from_data(_fake(arf, rmf, counts=c, seed=k, slope=s),
+                                                dec.grid), n_samples=8, seed=k, nH=0.02)
+           for k, (c, s) in enumerate(((3e4, 1.0), (3e3, 1.01)))]
+    assert fainter_class(res) == "1e3-1e4"
+    f = gain_factor(cal, res)
+    assert f == cal["classes"].get("1e3-1e4", cal["pooled"]) and f > 1.0
+    raw = rim_route(res, 0, 0.05)
+    calibrated = rim_route(res, 0, 0.05, cal)
+    a, b = raw["observations"][1], calibrated["observations"][1]
+    assert b["slope"] == a["slope"]
+    assert b["sigma_slope"] == pytest.approx(f * a["sigma_slope"], rel=1e-12)
+    assert "NOT calibrated" in raw["method"] and "calibrated on the validation" in calibrated["method"]

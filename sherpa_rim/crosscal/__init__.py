@@ -164,7 +164,8 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
         rep.routes["joint"] = _joint_rows(joint_fit(datas, 0, source, gain, area), len(datas))
         rep.warnings += rep.routes["joint"].pop("warnings")
     if "rim" in routes:
-        rep.routes["rim"] = rim_route(results, 0, redshift_of(est[0] if est else None))
+        rep.routes["rim"] = rim_route(results, 0, redshift_of(est[0] if est else None),
+                                      dec.session.entry.get("crosscal_gain_calibration"))
     if "network" in routes:
         rep.routes["network"] = network_route(est, 0)
     return rep

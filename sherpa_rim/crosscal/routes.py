@@ -7,7 +7,11 @@ were right, the reconstructions are one spectrum. Per observation against the re
   calibrated 68 % widths of both reconstructions added in quadrature
   (:mod:`sherpa_rim.rim.band`): the area ratio per band;
 * the gain: the shift in log E that best aligns ln F_k with ln F_ref over 0.5-7 keV (a
-  constant ratio profiled out, the calibrated per-bin widths as weights);
+  constant ratio profiled out, the calibrated per-bin widths as weights); its 1-sigma error
+  is the curvature error of that alignment times a factor per count class measured on the
+  validation ObsIDs (the bins' errors are correlated, so the curvature error alone is too
+  small; ``python -m training.calibrate_crosscal``, the manifest's
+  ``crosscal_gain_calibration``);
 * line by line: continuum-subtracted centroids and fluxes of the Fe-L complex, Si XIII,
   S XV and Fe XXV in windows at the source's redshift;
 * consistency: chi2 of the band log-ratios (8 degrees of freedom) per observation, and the
@@ -25,9 +29,9 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy import stats as sps
 
-from ..rim.band import BAND_EDGES, S_FLOOR, log_spread
+from ..rim.band import BAND_EDGES, CLASSES, S_FLOOR, log_spread
 
-__all__ = ["LINES", "rim_route", "network_route", "log_bands"]
+__all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor"]
 
 #: rest-frame windows (keV): the line region and the continuum on either side
 LINES = {"Fe-L": (0.70, 1.30), "Si XIII": (1.80, 1.90), "S XV": (2.40, 2.50),
@@ -108,11 +112,32 @@ def _lines(res, z: float) -> Dict[str, Dict[str, float]]:
     return out
 
 
-def rim_route(results: List, reference: int = 0, z: float = 0.0) -> Dict:
-    """Per observation against the reference: band ratios, gain, lines, chi2 and p."""
+def fainter_class(results) -> str:
+    """The count class (:data:`sherpa_rim.rim.band.CLASSES`) of the fainter of two or more
+    reconstructions (Gaussian-noise input counts as the brightest)."""
+    order = list(CLASSES)
+    return min((r.band_class for r in results), key=order.index)
+
+
+def gain_factor(calibration: Optional[Dict], results) -> float:
+    """The factor on the alignment's curvature error for this pair (the manifest's
+    ``crosscal_gain_calibration``, measured on the validation ObsIDs by
+    ``python -m training.calibrate_crosscal``); 1 without a calibration."""
+    if not calibration:
+        return 1.0
+    return float(calibration["classes"].get(fainter_class(results), calibration["pooled"]))
+
+
+def rim_route(results: List, reference: int = 0, z: float = 0.0,
+              gain_calibration: Optional[Dict] = None) -> Dict:
+    """Per observation against the reference: band ratios, gain, lines, chi2 and p.
+    ``gain_calibration``: the RIM model's ``crosscal_gain_calibration`` (the gain's error is
+    the alignment's curvature error times its factor for the pair's count class)."""
     ref = results[reference]
     names = log_bands()
-    out = {"observations": {}, "method": "RIM reconstructions compared (module docstring)"}
+    how = ("gain error calibrated on the validation ObsIDs" if gain_calibration else
+           "gain error NOT calibrated: the curvature error of the alignment, too small")
+    out = {"observations": {}, "method": f"RIM reconstructions compared (module docstring); {how}"}
     chi_tot, dof_tot = 0.0, 0
     ref_lines = _lines(ref, z)
     for k, res in enumerate(results):
@@ -129,8 +154,9 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0) -> Dict:
             bands[n] = {"ratio": float(np.exp(lr)), "ln_ratio": lr, "sigma_ln": s}
             chi += (lr / s) ** 2
         delta, s_delta = _align(ref, res)
+        factor = gain_factor(gain_calibration, (ref, res))
         slope = 1.0 / (1.0 + delta)
-        s_slope = s_delta / (1.0 + delta) ** 2
+        s_slope = factor * s_delta / (1.0 + delta) ** 2
         lines = {}
         for n, v in _lines(res, z).items():
             if n not in ref_lines:
@@ -142,7 +168,7 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0) -> Dict:
                         "sigma_ln": float(np.hypot(v["sigma_lnflux"], r["sigma_lnflux"]))}
         dof = len(bands)
         out["observations"][k] = {
-            "bands": bands, "slope": slope, "sigma_slope": s_slope,
+            "bands": bands, "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
             "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
             "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
             "lines": lines, "chi2": chi, "dof": dof,
