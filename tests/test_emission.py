@@ -192,7 +192,7 @@ def test_cool_plasma_warns_of_the_ions_without_lines():
     VIII-XIII at 0.1-0.2 keV): the Sherpa model says so once, naming them; at 2 keV it is silent."""
     import warnings
 
-    from sherpa_rim.emission import cie as cie_mod
+    from sherpa_rim.emission import missing as cie_mod
     from sherpa_rim.models import CIE
     from sherpa_rim.models import thermal
     thermal._WARNED.clear()

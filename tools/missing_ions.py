@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Record, in the shipped emission table's JSON, how much of each element sits in ions that have
 no lines in the table (their CHIANTI collision strengths are absent from the copy it was built
-from), per temperature of the table: the runtime warns from it (sherpa_rim.emission.cie).
+from), per temperature of the table: the runtime warns from it (sherpa_rim.emission.missing).
 
     python tools/missing_ions.py [--chianti ../shared/data/chianti] [--check]
 

@@ -15,16 +15,23 @@ __all__ = ["CrossCalReport", "DEVIATION_SIGMA"]
 
 DEVIATION_SIGMA = 3.0          # a band, line or gain this many sigma from nominal "deviates"
 
+#: what each route's numbers are, with what bench crosscal measured on pairs of simulated
+#: observations through the held-out test ObsIDs' responses (docs/crosscal.md)
 NOTES = {
     "joint": "joint forward fit: shared source, gainshift (XSPEC gain) and areacorr per "
              "observation; p from the likelihood ratio of free vs nominal calibration (whole "
              "set) and a Wald test of each observation's calibration parameters; errors from "
-             "the covariance (1 sigma)",
+             "the Fisher information (1 sigma). Measured: 2.5 % of null pairs at p < 0.05, the "
+             "gain's 68 % interval covers 68 %",
     "rim": "RIM reconstructions compared: area ratio per band from the calibrated 68 % bands "
-           "(1 sigma in ln), gain from aligning the reconstructions in log E; p from chi2 of "
-           "the band log-ratios taken as independent (false-alarm rate measured: docs/crosscal.md)",
+           "(1 sigma in ln), gain from aligning the reconstructions in log E (error calibrated "
+           "on the validation ObsIDs); p from chi2 of the band log-ratios taken as independent. "
+           "Measured: p conservative (0 % of null pairs below 0.05), the gain's 68 % interval "
+           "covers 85 % (wide); refused above about 3e5 counts, outside the RIM's training",
     "network": "parameter network per observation: gain from the redshift difference, area "
-               "from the norm ratio, p from chi2 of the four parameter differences",
+               "from the norm ratio, p from chi2 of the four parameter differences. Measured: "
+               "p NOT calibrated across responses (32 % of null pairs through two different "
+               "responses below 0.05: use the joint route's p); the gain's 68 % interval covers 79 %",
 }
 
 

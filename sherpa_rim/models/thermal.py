@@ -18,7 +18,7 @@ from sherpa.models.model import RegriddableModel1D
 from sherpa.models.parameter import Parameter
 from sherpa.utils.err import ModelErr
 
-from ..emission import cie
+from ..emission import cie, missing
 from ..emission.fast import GridEvaluator
 from ..emission.abundances import SYMBOLS, get_abund, set_abund  # noqa: F401 (re-exported)
 from ..response.grid import energy_bins
@@ -57,13 +57,13 @@ _WARNED = set()
 
 def _warn_missing_ions(name, kT):
     """Warn, once per process for each set of elements, where ions without lines in the table
-    hold a fifth or more of an element (:func:`sherpa_rim.emission.cie.missing_ions`)."""
+    hold a fifth or more of an element (:func:`sherpa_rim.emission.missing.missing_ions`)."""
     if kT > 0.6:                                  # cheap exit: nothing is named above ~0.5 keV
         return
-    found = frozenset(k for k in cie.missing_ions(kT) if k not in cie.NOT_NAMED)
+    found = frozenset(k for k in missing.missing_ions(kT) if k not in missing.NOT_NAMED)
     if found and found not in _WARNED:
         _WARNED.add(found)
-        warnings.warn(f"{name}: {cie.missing_ions_note(kT)}", UserWarning, stacklevel=4)
+        warnings.warn(f"{name}: {missing.missing_ions_note(kT)}", UserWarning, stacklevel=4)
 
 
 class _Thermal(RegriddableModel1D):

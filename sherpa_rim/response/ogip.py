@@ -64,18 +64,12 @@ def _read_logged(reader, path, **kwargs):
     return out
 
 
-class _DropResponseWarnings(logging.Filter):
-    """Sherpa's "unable to read ARF/RMF" when a PHA header names a missing file: the caller
-    either gives the file (arf= / rmf=) or gets this module's error that says so."""
-
-    def filter(self, record):
-        msg = record.getMessage()
-        return not (msg.startswith("unable to read ARF") or msg.startswith("unable to read RMF"))
-
-
 @contextlib.contextmanager
 def _without_response_warnings():
-    flt = _DropResponseWarnings()
+    """Without Sherpa's "unable to read ARF/RMF" for a file a PHA header names: the caller
+    either gives the file (arf= / rmf=) or gets this module's error that says so."""
+    def flt(record):
+        return not record.getMessage().startswith(("unable to read ARF", "unable to read RMF"))
     loggers = [logging.getLogger(n) for n in ("sherpa", "sherpa.astro.io", "sherpa.astro.io.io")]
     for lg in loggers:
         lg.addFilter(flt)
