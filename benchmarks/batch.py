@@ -83,7 +83,7 @@ def throughput(folder, tasks, out_dir, n_fit=40):
     for r in inputs[:n_fit]:
         process_chunk([r], ("fit",), {"method": "network"})
     rows[f"Sherpa cie fit + conf() loop ({n_fit})"] = (n_fit, time.perf_counter() - t0, 0)
-    print(f"\n## 1. Throughput: {len(inputs)} inputs, tasks {', '.join(tasks)} (this machine, "
+    print(f"\n## 1. Throughput: {len(inputs)} inputs, tasks {', '.join(tasks)} ("
           f"{os.cpu_count()} cores)\n")
     print("| run | spectra | seconds | spectra per hour | failed rows |")
     print("|---|---|---|---|---|")

@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import io
 import logging
+import os
 import pathlib
 import sys
 import time
@@ -375,7 +376,7 @@ def main():
         section_gof_decision(dec, n_gof, args.seed + 2)
     if "multiphase" in do:
         section_multiphase(dec, rs, n_multi, args.seed + 3)
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s on this machine (sizes per row / class / cell: "
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores (sizes per row / class / cell: "
           f"{n_am} {n_band} {n_gof} {n_multi})")
 
 

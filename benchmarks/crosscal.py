@@ -21,6 +21,7 @@ the same counts), and the coverage of the joint fit's 68 % gain interval.
 """
 import argparse
 import logging
+import os
 import pathlib
 import sys
 import time
@@ -189,7 +190,7 @@ def main():
         print("\nrefused or failed: " + "; ".join(f"{route} at {c:.0e}: {len(v)} ({sorted(set(v))})"
                                                  for (route, c), v in sorted(kinds.items())))
         print("first: " + errors[0][4][:300])
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s on this machine")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s ({os.cpu_count()} CPU cores)")
 
 
 if __name__ == "__main__":

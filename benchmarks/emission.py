@@ -73,7 +73,7 @@ def main():
     ]
     tb = best(lambda: spectrum_batch(kT, ab, z, 1.0, lo, hi), 2)
     ref = rows[0][1][0]
-    print("one evaluation on a 1,000-bin grid (best and median of 20-200, this machine)")
+    print("one evaluation on a 1,000-bin grid (best and median of 20-200)")
     print(f"{'model':32s} {'best [ms]':>10s} {'median [ms]':>12s} {'x powlaw1d':>11s}")
     for name, (b, med) in rows:
         print(f"{name:32s} {1e3 * b:10.3f} {1e3 * med:12.3f} {b / ref:11.1f}")

@@ -66,7 +66,7 @@ def main():
         res[name] = (min(ts), out)
     ref = res["sherpa rmf_fold loop"][1]
     print(f"response: {pha.name}  ({rsp.n_channels} channels x {rsp.n_energy} energy bins)")
-    print(f"spectra folded: {args.n}   (best of 3 runs, this machine)")
+    print(f"spectra folded: {args.n}   (best of 3 runs)")
     print(f"{'method':30s} {'time [s]':>10s} {'per spectrum [us]':>18s} {'speed-up':>9s} {'max rel diff':>13s}")
     t_ref = res["sherpa rmf_fold loop"][0]
     for name, (t, out) in res.items():

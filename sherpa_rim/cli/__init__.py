@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the table (.fits, or .parquet with pyarrow); "
                                                 "rerunning the same command resumes it")
     s.add_argument("--workers", type=_number(int, 0), default=None,
-                   help="Dask worker processes on this machine (default: one per core; 0: no "
+                   help="local Dask worker processes (default: one per core; 0: no "
                         "Dask, in this process)")
     s.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. one from "
                                        "dask-jobqueue): use its workers")
