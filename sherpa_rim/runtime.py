@@ -162,6 +162,10 @@ def open_model(name: str, folder: Optional[pathlib.Path] = None,
             log.debug("onnxruntime.preload_dlls: %s", exc)
     so = ort.SessionOptions()
     so.log_severity_level = 3          # errors only: no warning spam on CPU-only machines
+    if _THREADS:                       # a process given a share of the cores (a Dask worker)
+        so.intra_op_num_threads = _THREADS
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         sess = ort.InferenceSession(str(path), sess_options=so, providers=prov)
     except Exception as exc:           # noqa: BLE001 - re-raised with the fix
@@ -203,6 +207,25 @@ def _smoke(ms: ModelSession):
 
 
 _SHARED: Dict[tuple, object] = {}
+#: ONNX Runtime's intra-op threads for sessions opened from now on (0: its default, one per
+#: physical core); SHERPA_RIM_ORT_THREADS sets it for a whole process
+_THREADS = int(os.environ.get("SHERPA_RIM_ORT_THREADS", "0") or 0)
+
+
+def set_threads(n: int) -> None:
+    """Run the models on ``n`` threads (0: ONNX Runtime's default, one per physical core).
+
+    A process that is one of several on the same cores (a Dask worker process with
+    ``threads_per_worker=1``) sets 1: ONNX Runtime's default pool of one spinning thread per
+    core, in every process, oversubscribes the cores (measured in ``docs/batch.md``).
+    Sessions already open keep their setting: :func:`shared` reopens them."""
+    global _THREADS
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"threads = {n}: give 0 (ONNX Runtime's default) or a positive number")
+    if n != _THREADS:
+        _THREADS = n
+        _SHARED.clear()
 
 
 def shared(factory, name: str, providers: Optional[Sequence[str]] = None):

@@ -145,3 +145,34 @@ def test_a_spectrums_numbers_do_not_depend_on_its_place_in_the_list(spectra):
     assert a["STATUS"] == b["STATUS"] == "ok" and b["INDEX"] == a["INDEX"] + 7
     for c in ("RIM_FeL_LO68", "RIM_FeL_HI68", "RIM_FeK_LO68", "RIM_GOF_P"):
         assert a[c] == b[c], c
+
+
+def _worker_state():
+    import os
+
+    from sherpa_rim import runtime
+    from sherpa_rim.batch.work import _worker_threads
+    _worker_threads({})
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), runtime._THREADS
+
+
+def test_local_cluster_workers_run_single_threaded_without_dasks_malloc_setting():
+    """Each worker process runs the models on its one thread and without Dask's default
+    MALLOC_TRIM_THRESHOLD_ (which halves the work's speed: docs/batch.md); the setting is
+    only dropped for the cluster the batch starts, not from Dask's configuration."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    from sherpa_rim.batch.run import _worker_environ
+    before = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    with _worker_environ():
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    assert dask.config.get("distributed.nanny.pre-spawn-environ") == before
+    try:
+        with Client(cluster) as client:
+            malloc, threads = client.submit(_worker_state, pure=False).result()
+    finally:
+        cluster.close()
+    assert malloc is None
+    assert threads == 1

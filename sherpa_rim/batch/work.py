@@ -61,6 +61,7 @@ def process_chunk(rows: List[dict], tasks: Sequence[str], options: dict) -> List
     from ..observation import observation_from_data
     from ..runtime import shared
 
+    _worker_threads(options)
     empty = columns(tasks, options.get("method", "network"))
     band = tuple(options.get("band", (0.5, 7.0)))
     out, loaded = [], []
@@ -122,6 +123,22 @@ def process_chunk(rows: List[dict], tasks: Sequence[str], options: dict) -> List
         res.pop("_net", None)
         res["WORKER"] = os.getpid()
     return out
+
+
+def _worker_threads(options: dict) -> None:
+    """Inside a Dask worker, run the models on the worker's threads (one by default), not on
+    ONNX Runtime's one spinning thread per core in each of several worker processes."""
+    from ..runtime import set_threads
+    n = options.get("threads")
+    if n is None:
+        try:
+            from distributed import get_worker
+            w = get_worker()
+        except (ImportError, ValueError):       # not in a worker: ONNX Runtime's default
+            return
+        n = getattr(getattr(w, "state", w), "nthreads", None) or getattr(w, "nthreads", None)
+    if n:
+        set_threads(int(n))
 
 
 def _fail(res, exc, t0):
