@@ -9,9 +9,12 @@
    Sherpa cie fits with ``conf()`` (on 40 of them, per hour).
 2. The run killed halfway (SIGINT) after one worker was SIGKILLed, then rerun: every
    spectrum once in the table, and the numbers equal the uninterrupted run's.
-3. One core: the RIM deconvolution per spectrum (ONNX Runtime, batched, on the canonical
+3. One core (a child process with one thread for BLAS and ONNX Runtime): the RIM
+   deconvolution per spectrum (ONNX Runtime, batched, on the canonical
    grid; the network alone and with the data-consistency step) and the response fold
-   (batched dense float64 / float32 products) beside a loop over Sherpa's ``rmf_fold``.
+   (batched dense float64 / float32 products) beside a loop over Sherpa's ``rmf_fold``, and
+   the ceilings: a large single-thread matrix product's rate, the RIM's convolution
+   multiply-adds at that rate, and the RMF's non-zero elements at that rate.
 4. On a GPU, when one is present: the RIM through ONNX Runtime's CUDA provider at batch
    1, 64, 1024, 4096 (otherwise it says "no GPU").
 """
@@ -132,7 +135,56 @@ def resilience(folder, tasks, out_dir):
           f"{int(np.sum(a['STATUS'] == 'error'))} ({'; '.join(sorted(set(e.split(':')[0] for e in a['ERROR'] if e)))})")
 
 
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "SHERPA_RIM_ORT_THREADS": "1"}
+
+
+def conv_macs(path):
+    """Multiply-adds per spectrum in the Conv nodes of an ONNX model (batch 1), from its
+    graph's inferred shapes; None without the onnx package."""
+    try:
+        import onnx
+        from onnx import shape_inference
+    except ImportError:
+        return None
+    m = onnx.load(str(path))
+    for i in m.graph.input:
+        d = i.type.tensor_type.shape.dim[0]
+        d.ClearField("dim_param")
+        d.dim_value = 1
+    m = shape_inference.infer_shapes(m)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(m.graph.value_info) + list(m.graph.output)}
+    weights = {t.name: list(t.dims) for t in m.graph.initializer}
+    return sum(int(np.prod(shapes[n.output[0]]) * np.prod(weights[n.input[1]][1:]))
+               for n in m.graph.node if n.op_type == "Conv" and n.output[0] in shapes
+               and n.input[1] in weights)
+
+
+def gemm_rate(dtype, n=1536):
+    """Multiply-adds per second of a large matrix product on this process's threads: the
+    practical ceiling for any dense or sparse kernel here."""
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(3))
+    return n ** 3 / best
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def latencies():
+    """Section 3 in a child process with one thread everywhere (BLAS, ONNX Runtime): what
+    one core of a catalogue run gets."""
+    print("\n## 3. One core (a process with one thread for BLAS and ONNX Runtime)\n", flush=True)
+    env = dict(os.environ, **ONE_THREAD)
+    subprocess.run([sys.executable, __file__, "--one-thread-latencies"], env=env, check=True)
+
+
+def _latencies_one_thread():
     from sherpa.astro import io
     from sherpa.astro.utils import rmf_fold
 
@@ -140,19 +192,21 @@ def latencies():
     from sherpa_rim.response.library import sherpa_data_dir
     from sherpa_rim.rim.deconvolver import RIMDeconvolver
     from sherpa_rim.sim import SimConfig, build_response_sets, simulate
-    print("\n## 3. One core\n")
     rs = build_response_sets(n_total=1000, seed=0)["test"]
     data = simulate(SimConfig(n=512, split="test", seed=1, noise="poisson", counts_range=(3e3, 3e5)), rs)
     R = rs.matrices[data["response_index"]]
     dec = RIMDeconvolver()
-    rows = []
+    rate32, rate64 = gemm_rate(np.float32), gemm_rate(np.float64)
     for label, kw in (("RIM network", dict(refine=False)), ("RIM + data-consistency step", dict(statistic="cash"))):
         dec.run(data["S"][:8], R[:8], data["sigma"][:8], **kw)
-        t0 = time.perf_counter()
-        dec.run(data["S"], R, data["sigma"], **kw)
-        rows.append((label, 1e3 * (time.perf_counter() - t0) / 512))
-    for label, ms in rows:
-        print(f"- {label}: {ms:.2f} ms per spectrum, batched (512 spectra; target <= 5 ms)")
+        ms = 1e3 * min(_timed(lambda: dec.run(data["S"], R, data["sigma"], **kw)) for _ in range(2)) / 512
+        print(f"- {label}: {ms:.2f} ms per spectrum, batched (512 spectra; target <= 5 ms)", flush=True)
+    macs = conv_macs(dec.session.path)
+    print(f"- single-thread matrix product (1536^2): {rate32 / 1e9:.1f} G multiply-adds/s float32, "
+          f"{rate64 / 1e9:.1f} G float64")
+    if macs:
+        print(f"- the RIM's convolutions: {macs / 1e6:.0f} M multiply-adds per spectrum; at the "
+              f"float32 matrix-product rate they alone take {1e3 * macs / rate32:.2f} ms")
     d = sherpa_data_dir()
     rsp = load_response(pha=d / "acisf07867_000N001_r0002_pha3.fits")
     rmf = io.read_rmf(str(d / "acisf07867_000N001_r0002_rmf3.fits"))
@@ -164,20 +218,21 @@ def latencies():
     spec = np.asarray(arf.specresp) * rsp.exposure
 
     def best(fn, k=3):
-        fn()
-        ts = []
-        for _ in range(k):
-            t0 = time.perf_counter()
-            out = fn()
-            ts.append(time.perf_counter() - t0)
-        return min(ts), out
+        out = fn()
+        return min(_timed(fn) for _ in range(k)), out
     t_loop, ref = best(lambda: np.array([rmf_fold(flux[i] * spec, rmf.n_grp, rmf.f_chan, rmf.n_chan, rmf.matrix,
                                                   int(rmf.detchans), int(rmf.offset)) for i in range(n)]), 1)
-    for label, dt in (("float64", np.float64), ("float32", np.float32)):
+    nnz = int(np.count_nonzero(rmf.matrix))
+    print(f"- Sherpa's rmf_fold: {1e6 * t_loop / n:.1f} us per spectrum over the RMF's {nnz:,} "
+          f"non-zero elements ({rsp.n_energy} x {rsp.n_channels}), {nnz * n / t_loop / 1e9:.1f} G "
+          "multiply-adds/s")
+    for label, dt, rate in (("float64", np.float64, rate64), ("float32", np.float32, rate32)):
         t, out = best(lambda: rsp.fold(flux, dtype=dt))
         print(f"- response fold, batched dense {label}: {1e6 * t / n:.1f} us per spectrum, "
               f"{t_loop / t:.1f}x a loop over Sherpa's rmf_fold ({1e6 * t_loop / n:.1f} us; "
-              f"max rel. diff {np.max(np.abs(out - ref)) / ref.max():.1e}; target >= 10x)")
+              f"max rel. diff {np.max(np.abs(out - ref)) / ref.max():.1e}; target >= 10x); the "
+              f"non-zero elements alone at the {label} matrix-product rate: "
+              f"{1e6 * nnz / rate:.1f} us, {t_loop / n / (nnz / rate):.1f}x rmf_fold")
 
 
 def gpu():
@@ -209,7 +264,18 @@ def main():
     ap.add_argument("--tasks", nargs="+", default=["estimate", "deconvolve"])
     ap.add_argument("--quick", action="store_true", help="200 spectra")
     ap.add_argument("--keep", help="folder for the spectra and tables (default: a temporary one)")
+    ap.add_argument("--only", nargs="+", choices=("throughput", "resilience", "latencies", "gpu"))
+    ap.add_argument("--one-thread-latencies", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one_thread_latencies:
+        return _latencies_one_thread()
+    only = set(args.only or ("throughput", "resilience", "latencies", "gpu"))
+    if not only & {"throughput", "resilience"}:
+        if "latencies" in only:
+            latencies()
+        if "gpu" in only:
+            gpu()
+        return
     n = args.n or (200 if args.quick else 2000)
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(args.keep or tmp)
@@ -218,10 +284,14 @@ def main():
         t0 = time.perf_counter()
         write_set(folder / "spectra", n)
         print(f"# Batch benchmark: {n} spectra written in {time.perf_counter() - t0:.0f} s")
-        throughput(folder / "spectra", tuple(args.tasks), folder / "out")
-        resilience(folder / "spectra", tuple(args.tasks), folder / "out")
-        latencies()
-        gpu()
+        if "throughput" in only or "resilience" in only:   # resilience compares with w1.fits
+            throughput(folder / "spectra", tuple(args.tasks), folder / "out")
+        if "resilience" in only:
+            resilience(folder / "spectra", tuple(args.tasks), folder / "out")
+        if "latencies" in only:
+            latencies()
+        if "gpu" in only:
+            gpu()
 
 
 if __name__ == "__main__":
