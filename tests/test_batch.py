@@ -151,15 +151,16 @@ def _worker_state():
     import os
 
     from sherpa_rim import runtime
-    from sherpa_rim.batch.work import _worker_threads
-    _worker_threads({})
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), runtime._THREADS
+    from sherpa_rim.batch import work
+    work._worker_threads({})
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), runtime._THREADS, bool(work._MALLOC_SET)
 
 
 def test_local_cluster_workers_run_single_threaded_without_dasks_malloc_setting():
     """Each worker process runs the models on its one thread and without Dask's default
     MALLOC_TRIM_THRESHOLD_ (which halves the work's speed: docs/batch.md); the setting is
-    only dropped for the cluster the batch starts, not from Dask's configuration."""
+    only dropped for the cluster the batch starts, not from Dask's configuration; a worker
+    started with it gets fixed malloc thresholds instead."""
     import dask
     from dask.distributed import Client, LocalCluster
 
@@ -171,8 +172,15 @@ def test_local_cluster_workers_run_single_threaded_without_dasks_malloc_setting(
     assert dask.config.get("distributed.nanny.pre-spawn-environ") == before
     try:
         with Client(cluster) as client:
-            malloc, threads = client.submit(_worker_state, pure=False).result()
+            malloc, threads, patched = client.submit(_worker_state, pure=False).result()
     finally:
         cluster.close()
-    assert malloc is None
-    assert threads == 1
+    assert malloc is None and threads == 1 and not patched
+    # a worker started with Dask's default (an existing cluster): its thresholds are fixed
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster) as client:
+            malloc, threads, patched = client.submit(_worker_state, pure=False).result()
+    finally:
+        cluster.close()
+    assert malloc is not None and threads == 1 and patched

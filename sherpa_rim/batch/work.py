@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Dict, List, Sequence
 
@@ -127,7 +128,8 @@ def process_chunk(rows: List[dict], tasks: Sequence[str], options: dict) -> List
 
 def _worker_threads(options: dict) -> None:
     """Inside a Dask worker, run the models on the worker's threads (one by default), not on
-    ONNX Runtime's one spinning thread per core in each of several worker processes."""
+    ONNX Runtime's one spinning thread per core in each of several worker processes; and undo
+    Dask's default ``MALLOC_TRIM_THRESHOLD_`` where a worker was started with it."""
     from ..runtime import set_threads
     n = options.get("threads")
     if n is None:
@@ -137,8 +139,30 @@ def _worker_threads(options: dict) -> None:
         except (ImportError, ValueError):       # not in a worker: ONNX Runtime's default
             return
         n = getattr(getattr(w, "state", w), "nthreads", None) or getattr(w, "nthreads", None)
+        _malloc_thresholds()
     if n:
         set_threads(int(n))
+
+
+_MALLOC_SET = []
+
+
+def _malloc_thresholds() -> None:
+    """glibc with MALLOC_TRIM_THRESHOLD_ set (Dask's workers by default) no longer adapts its
+    mmap threshold: every array above 128 kB is mapped and zeroed afresh, which halves this
+    work's speed (docs/batch.md). Fixed thresholds that keep arrays up to 32 MiB on the heap
+    (and the heap from being trimmed below 256 MiB) give the speed back. Once per process;
+    nothing where the variable is unset or the C library is not glibc."""
+    if _MALLOC_SET or "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_SET.append(True)
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)              # M_MMAP_THRESHOLD (glibc's largest)
+        libc.mallopt(-1, 256 << 20)             # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):           # not glibc
+        pass
 
 
 def _fail(res, exc, t0):
