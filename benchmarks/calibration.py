@@ -26,6 +26,7 @@
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import pathlib
@@ -107,17 +108,22 @@ def sherpa_fit_conf(d, nH, free):
     return time.perf_counter() - t0, ok
 
 
-def section_amortised(n_per_cell, seed, timing_every=10):
-    rng = np.random.default_rng(seed)
+KINDS = ("test ObsIDs", "unlike (ARF x RMF, tilt)")
+
+
+def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None):
+    """The table's rows for ``kinds`` (each kind its own random stream, so that the kinds can
+    run as separate processes and be merged: ``--save`` / ``--merge``)."""
     pairs = test_responses()
     est = ParameterEstimator()
     print(f"\n## 1. Amortised intervals ({n_per_cell} spectra per row; 3e3-1e5 counts; test ObsIDs "
           f"{sorted({p[1] for p in pairs})})", flush=True)
     rows, times = [], {"exact": [], "sherpa": [], "failed": 0}
-    for kind in ("test ObsIDs", "unlike (ARF x RMF, tilt)"):
+    for kind in kinds:
+        rng = np.random.default_rng([seed, KINDS.index(kind)])
         for case in CASES:
             hits = {m: {p: [] for p in PARAMS + ("nH",)} for m in ("network", "exact")}
-            diag = {"ess": [], "emcee": 0, "seconds": []}
+            diag = {"ess": [], "emcee": 0, "seconds": [], "truth_nH": []}
             for k in range(n_per_cell):
                 if kind.startswith("test"):
                     key, grp, arf, rmf = pairs[rng.integers(len(pairs))]
@@ -136,13 +142,14 @@ def section_amortised(n_per_cell, seed, timing_every=10):
                                        nH_free=case == "nH free", seed=k)
                 for p in PARAMS:
                     for m, r in (("network", net[p]), ("exact", post.summary[p])):
-                        hits[m][p].append((r["lo68"] <= truth[p] <= r["hi68"],
-                                           r["lo90"] <= truth[p] <= r["hi90"]))
+                        hits[m][p].append((bool(r["lo68"] <= truth[p] <= r["hi68"]),
+                                           bool(r["lo90"] <= truth[p] <= r["hi90"])))
                 if case == "nH free":
                     r = post.summary["nH"]
-                    hits["exact"]["nH"].append((r["lo68"] <= truth["nH"] <= r["hi68"],
-                                                r["lo90"] <= truth["nH"] <= r["hi90"]))
+                    hits["exact"]["nH"].append((bool(r["lo68"] <= truth["nH"] <= r["hi68"]),
+                                                bool(r["lo90"] <= truth["nH"] <= r["hi90"])))
                 diag["ess"].append(post.ess)
+                diag["truth_nH"].append(truth["nH"])
                 diag["emcee"] += post.path.startswith("emcee")
                 diag["seconds"].append(post.seconds)
                 if k % timing_every == 0:
@@ -152,6 +159,13 @@ def section_amortised(n_per_cell, seed, timing_every=10):
                     times["failed"] += not ok
             rows.append((kind, case, hits, diag))
             print(f"  {kind:26s} {case:9s} done ({len(diag['ess'])} spectra)", flush=True)
+            if save:
+                pathlib.Path(save).write_text(json.dumps({"rows": rows, "times": times,
+                                                          "n_per_cell": n_per_cell}))
+    print_amortised(rows, times)
+
+
+def print_amortised(rows, times):
     print("\n| responses | absorption | method | " + " | ".join(f"{p} 68 / 90 %" for p in PARAMS + ("nH",))
           + " | median ESS | emcee |")
     print("|---|---|---|" + "---|" * (len(PARAMS) + 3))
@@ -167,8 +181,19 @@ def section_amortised(n_per_cell, seed, timing_every=10):
               for m in ("network", "exact")}
     print("\npooled over parameters, responses and cases: " + "; ".join(
         f"{m} {100 * v[:, 0].mean():.1f} / {100 * v[:, 1].mean():.1f} %" for m, v in pooled.items()))
+    for kind, case, hits, diag in rows:              # the free column: near its prior's edge?
+        if case != "nH free" or not diag.get("truth_nH"):
+            continue
+        t = np.asarray(diag["truth_nH"])
+        parts = []
+        for label, m in (("true nH < 0.05", t < 0.05), ("true nH >= 0.05", t >= 0.05)):
+            cov = [f"{p} {100 * np.asarray(hits['exact'][p], float)[m, 0].mean():.0f} / "
+                   f"{100 * np.asarray(hits['exact'][p], float)[m, 1].mean():.0f}"
+                   for p in PARAMS + ("nH",)]
+            parts.append(f"{label} ({m.sum()}): " + ", ".join(cov))
+        print(f"{kind}, nH free, exact, by the true column: " + "; ".join(parts))
     te, ts = np.asarray(times["exact"]), np.asarray(times["sherpa"])
-    print(f"time on this CPU ({te.size} spectra): exact posterior median {np.median(te):.2f} s, "
+    print(f"time on {os.cpu_count()} CPU cores ({te.size} spectra): exact posterior median {np.median(te):.2f} s, "
           f"Sherpa fit + conf() median {np.median(ts):.2f} s; median ratio exact / (fit + conf) "
           f"{np.median(te / ts):.2f} ({times['failed']} of the Sherpa fits from the default start "
           "ended where conf() refused to run: timed all the same)")
@@ -361,7 +386,20 @@ def main():
     ap.add_argument("--sizes", type=int, nargs=4, metavar=("AMORTISED", "BAND", "GOF", "MULTI"),
                     help="spectra per row / class / cell / cell (default 170 400 60 25; "
                          "--quick 20 40 10 4)")
+    ap.add_argument("--kinds", nargs="+", choices=("test", "unlike"), default=["test", "unlike"],
+                    help="amortised section: which responses (separate processes, then --merge)")
+    ap.add_argument("--save", help="amortised section: write its rows to this JSON as they finish")
+    ap.add_argument("--merge", nargs="+", help="print the amortised table of saved JSONs, and stop")
     args = ap.parse_args()
+    if args.merge:
+        rows, times = [], {"exact": [], "sherpa": [], "failed": 0}
+        for f in args.merge:
+            d = json.loads(pathlib.Path(f).read_text())
+            rows += [tuple(r) for r in d["rows"]]
+            for k in times:
+                times[k] += d["times"][k]
+        print(f"## 1. Amortised intervals (merged from {', '.join(args.merge)})")
+        return print_amortised(rows, times)
     do = set(args.only or ("amortised", "band", "gof", "multiphase"))
     n_am, n_band, n_gof, n_multi = args.sizes or ((20, 40, 10, 4) if args.quick else (170, 400, 60, 25))
     t0 = time.perf_counter()
@@ -369,7 +407,8 @@ def main():
     rs = build_response_sets(n_total=1000, seed=0)["test"]
     print(f"# Calibration benchmark (test responses: {len(rs)} from ObsIDs {sorted(set(rs.groups))[:6]}...)")
     if "amortised" in do:
-        section_amortised(n_am, args.seed)
+        section_amortised(n_am, args.seed, kinds=[KINDS[0 if k == "test" else 1] for k in args.kinds],
+                          save=args.save)
     if "band" in do:
         section_band(dec, rs, n_band, args.seed + 1)
     if "gof" in do:

@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Build the CIE emission table shipped in ``sherpa_rim/emission/data``.
 
-Reads CHIANTI v9.0.1 (plus the CHIANTI 7.1.4 collision strengths for Fe XVII
-and Ni XIX, whose v9 ``.scups`` files are absent from the public mirror)
+Reads CHIANTI v9.0.1, plus, for the ions whose v9 collision strengths are absent from the
+public mirror (``chianti-supplement-absent-ions.tar.gz``: Fe VIII-XIII, XVII, Ni XI, XV, XIX,
+XXIV, Mg VIII, Si X, S XII, Ar XIV, Ca XVI, ...), the ``.splups`` of a pre-v8 release with that
+release's own ``.elvlc`` and ``.wgfa`` where its level list differs from v9's,
 through fiasco 0.6.2 and writes, per ion, line photon emissivities on a
 temperature grid, and per element the continuum (free-free, free-bound,
 two-photon) as a cumulative photon emissivity on a fine energy grid.
@@ -27,6 +29,7 @@ import logging
 import multiprocessing as mp
 import os
 import pathlib
+import re
 import shutil
 import sys
 import tarfile
@@ -78,7 +81,7 @@ def splups_to_scups(splups: pathlib.Path, scups: pathlib.Path, source_note: str)
     points, type, C; the scaled temperatures; the scaled upsilons.
     """
     out = []
-    for line in splups.read_text().splitlines():
+    for line in splups.read_bytes().decode("latin-1").splitlines():
         if line.strip().startswith("-1"):
             break
         ints = [int(line[3 * i:3 * i + 3]) for i in range(5)]
@@ -97,15 +100,57 @@ def splups_to_scups(splups: pathlib.Path, scups: pathlib.Path, source_note: str)
     out.append(f"%filename: {scups.name}")
     out.append(f"%{source_note}")
     out.append(" -1")
-    scups.write_text("\n".join(out) + "\n")
+    scups.write_text("\n".join(out) + "\n", encoding="ascii")
+
+
+SUPPLEMENT = "chianti-supplement-absent-ions.tar.gz"
+_ELVLC_OLD = re.compile(r"^\s*(\d+)\s+(\d+)\s+(.+?)\s+(\d+)\s+(\d+)\s+([A-Za-z])\s+([\d.]+)\s+(\d+)"
+                        r"\s+([-\d.eE+]+)\s+([-\d.eE+]+)\s+([-\d.eE+]+)\s+([-\d.eE+]+)")
+
+
+def elvlc_to_v8(old: pathlib.Path, new: pathlib.Path, source_note: str) -> int:
+    """Re-express a CHIANTI <= 7 ``.elvlc`` (index, configuration index, configuration, 2S+1,
+    L, L letter, J, 2J+1, E_obs cm-1, E_obs Ry, E_th cm-1, E_th Ry[, ...]) in the v8+ layout
+    that fiasco reads, ``(I7,A30,A5,I5,A5,F5.1,F15.3,F15.3)``: index, configuration ('.' as a
+    space), a blank label, 2S+1, L letter, J, E_obs, E_th (cm-1). An excited level with
+    E_obs = 0 (not observed) gets -1, v8's flag for it. Returns the number of levels."""
+    rows = []
+    for line in old.read_bytes().decode("latin-1").splitlines():
+        if line.strip().startswith("-1"):
+            break
+        m = _ELVLC_OLD.match(line)
+        if m is None:
+            raise ValueError(f"{old.name}: cannot read the level line {line!r}")
+        idx, _, cfg, mult, _, letter, j, _, e_obs, _, e_th, _ = m.groups()
+        idx, e_obs, e_th = int(idx), float(e_obs), float(e_th)
+        if idx > 1 and e_obs == 0.0:
+            e_obs = -1.0
+        cfg = cfg.replace(".", " ").strip()
+        rows.append(f"{idx:7d}{cfg:>30s}{'':5s}{int(mult):5d}{letter.upper():>5s}{float(j):5.1f}"
+                    f"{e_obs:15.3f}{e_th:15.3f}")
+    rows += [" -1", f"%filename: {new.name}", f"%{source_note}", " -1"]
+    new.write_text("\n".join(rows) + "\n", encoding="ascii")
+    return len(rows) - 4
+
+
+def ascii_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """``src`` written as ASCII (a comment footer may hold a latin-1 byte: it becomes '?')."""
+    dst.write_text(src.read_bytes().decode("latin-1").encode("ascii", "replace").decode("ascii"),
+                   encoding="ascii")
 
 
 def prepare_ascii(chianti_dir: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
+    """CHIANTI 9.0.1's ASCII tree, with every ion of the supplement (``SUPPLEMENT``) whose
+    element is in the table: its pre-v8 ``.splups`` as a ``.scups`` (replacing an absent one
+    or a git-LFS pointer), and, where its level list differs from v9's (the supplement's
+    ``use_own_elvlc_wgfa``), its own ``.elvlc`` (v8 layout) and ``.wgfa``. What was done per
+    ion is written to ``work/supplement_used.json`` (the provenance's ``chianti_supplement``)."""
     root = work / "ascii"
-    if (root / "VERSION").is_file():
+    if (root / "VERSION").is_file() and (work / "supplement_used.json").is_file():
         return root
     tmp = work / "ascii.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
     tmp.mkdir(parents=True)
     log.info("extracting CHIANTI 9.0.1")
     with tarfile.open(chianti_dir / "chianti-9.0.1.tar.gz") as tf:
@@ -114,16 +159,36 @@ def prepare_ascii(chianti_dir: pathlib.Path, work: pathlib.Path) -> pathlib.Path
     sup_dir = work / "supplement"
     shutil.rmtree(sup_dir, ignore_errors=True)
     sup_dir.mkdir(parents=True)
-    with tarfile.open(chianti_dir / "chianti-7.1.4-supplement.tar.gz") as tf:
+    with tarfile.open(chianti_dir / SUPPLEMENT) as tf:
         tf.extractall(sup_dir, filter="data")
-    for ion in ("fe_17", "ni_19"):
+    manifest = json.loads(next(sup_dir.rglob("MANIFEST.json")).read_text())
+    used = {}
+    symbols = set(ELEMENTS.values())
+    for rec in manifest["recovered"]:
+        ion = rec["ion"]
         el = ion.split("_")[0]
-        src = next(sup_dir.rglob(f"{ion}.splups"))
-        dst = top / el / ion / f"{ion}.scups"
-        if not dst.exists():
-            splups_to_scups(src, dst, "converted from CHIANTI 7.1.4 .splups by sherpa_rim")
+        if el not in symbols:
+            continue
+        src = {ext: next(sup_dir.rglob(f"{ion}.{ext}")) for ext in ("splups", "elvlc", "wgfa")}
+        dst = top / el / ion
+        dst.mkdir(parents=True, exist_ok=True)
+        note = (f"CHIANTI {rec['chianti_version']} ({rec['source_repo']} {rec['commit'][:10]}), "
+                "converted by sherpa_rim tools/build_emission_table.py")
+        splups_to_scups(src["splups"], dst / f"{ion}.scups", note)
+        files = {"scups": f"{rec['chianti_version']} .splups as .scups"}
+        if rec.get("use_own_elvlc_wgfa"):
+            n = elvlc_to_v8(src["elvlc"], dst / f"{ion}.elvlc", note)
+            ascii_copy(src["wgfa"], dst / f"{ion}.wgfa")
+            files["elvlc"] = f"{rec['chianti_version']} .elvlc in the v8 layout ({n} levels)"
+            files["wgfa"] = f"{rec['chianti_version']} .wgfa"
+        else:
+            files["elvlc"] = files["wgfa"] = "9.0.1 (same levels: " + rec["level_list_vs_v9"][:60] + ")"
+        used[ion] = dict(files, release=rec["chianti_version"], commit=rec["commit"],
+                         levels_vs_v9=rec["level_list_vs_v9"],
+                         max_ion_fraction=rec.get("max_ion_fraction_logT_5p9_8p4"))
     top.rename(root)
     shutil.rmtree(tmp, ignore_errors=True)
+    (work / "supplement_used.json").write_text(json.dumps(used, indent=1))
     return root
 
 
@@ -369,7 +434,7 @@ def compute_ion(args):
 def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
     import fiasco
 
-    zs, stages, elem_idx = [], [], []
+    zs, stages = [], []
     line_e, line_eps, line_ion = [], [], []
     cont = {}
     loss = np.zeros((len(ELEMENTS), LOGT.size))
@@ -433,9 +498,8 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
     prov = dict(
         description="CIE plasma emission table for sherpa_rim (lines + continuum per element)",
         chianti_version="9.0.1",
-        chianti_supplement={"fe_17": "7.1.4 .splups as .scups", "ni_19": "7.1.4 .splups as .scups"},
-        chianti_sources={f: sha256(chianti_dir / f) for f in
-                         ("chianti-9.0.1.tar.gz", "chianti-7.1.4-supplement.tar.gz")},
+        chianti_supplement=json.loads((work / "supplement_used.json").read_text()),
+        chianti_sources={f: sha256(chianti_dir / f) for f in ("chianti-9.0.1.tar.gz", SUPPLEMENT)},
         ionisation_equilibrium="CHIANTI chianti.ioneq (v9.0.1) through fiasco Ion.ionization_fraction",
         free_free_note="fiasco 0.6.2 Ion.free_free is per steradian: multiplied by 4 pi (checked "
                        "against its own free_free_radiative_loss and the 1.43e-27 T^0.5 g law)",
