@@ -54,7 +54,9 @@ def compute(chianti: pathlib.Path, table: dict) -> dict:
     for name, info in table["ions"].items():
         el, stage = name.split("_")
         z, stage = z_of[el], int(stage)
-        if stage == z + 1 or not any("missing" in n for n in info["notes"]):
+        # ions without lines for lack of atomic data ("no lines: missing ..."), not those whose
+        # lines all fall outside the band, nor a note about another dataset (_fblvl)
+        if stage == z + 1 or not any(n.startswith(("no lines", "lines failed")) for n in info["notes"]):
             continue
         missing.setdefault(el, []).append(stage)
     grid = np.asarray(table["logT"], float)

@@ -1,7 +1,8 @@
 """Where the emission table's missing ions matter.
 
-Some ions have no lines in the shipped table: their CHIANTI collision strengths are absent from
-the copy it was built from (Fe VIII-XIII, Ar XIV, Ca XVI, Ni XXIV, ...). ``tools/missing_ions.py``
+Some ions have no lines in the shipped table: no release the build reads has their collision
+strengths (Ni VI-X; the ions whose CHIANTI 9.0.1 files are absent from the mirror come from the
+pre-v8 supplement). ``tools/missing_ions.py``
 records in the table's JSON, per element, the share of the element those ions hold at each
 temperature of the table (CHIANTI 9.0.1's own ionisation balance). The Sherpa thermal models
 warn from it (:func:`missing_ions_note`); docs/emission.md tabulates it.
