@@ -25,7 +25,8 @@ from .errors import DataError, MissingDependencyError, ModelFileError
 log = logging.getLogger(__name__)
 
 __all__ = ["models_dir", "read_manifest", "available_providers", "ModelSession",
-           "open_model", "shared", "sha256_file", "onnxruntime_distributions", "check_applicable"]
+           "open_model", "shared", "sha256_file", "onnxruntime_distributions", "check_applicable",
+           "get_threads", "set_threads"]
 
 
 def models_dir() -> pathlib.Path:
@@ -210,6 +211,11 @@ _SHARED: Dict[tuple, object] = {}
 #: ONNX Runtime's intra-op threads for sessions opened from now on (0: its default, one per
 #: physical core); SHERPA_RIM_ORT_THREADS sets it for a whole process
 _THREADS = int(os.environ.get("SHERPA_RIM_ORT_THREADS", "0") or 0)
+
+
+def get_threads() -> int:
+    """ONNX Runtime's intra-op threads for new sessions (0: its default)."""
+    return _THREADS
 
 
 def set_threads(n: int) -> None:

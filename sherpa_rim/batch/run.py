@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError, OutputError
+from ..runtime import get_threads, set_threads
 from .work import TASKS, columns, process_chunk
 
 log = logging.getLogger(__name__)
@@ -249,10 +250,16 @@ def run_batch(inputs: Sequence = (), table=None, tasks: Sequence[str] = ("estima
     try:
         if workers == 0 and scheduler is None:
             summ.workers = 0
-            for c in chunks:
-                if record(process_chunk(c, tasks, options)):
-                    summ.interrupted = True
-                    break
+            # one ONNX Runtime thread, as in a worker: float32 sums in another order give other
+            # last digits, and a spectrum's numbers should not depend on how the run was spread
+            prev = get_threads()
+            try:
+                for c in chunks:
+                    if record(process_chunk(c, tasks, dict(options, threads=1))):
+                        summ.interrupted = True
+                        break
+            finally:
+                set_threads(prev)
         else:
             summ.workers = _run_dask(chunks, tasks, options, workers, scheduler, record, summ)
     except KeyboardInterrupt:
