@@ -111,7 +111,7 @@ def sherpa_fit_conf(d, nH, free):
 KINDS = ("test ObsIDs", "unlike (ARF x RMF, tilt)")
 
 
-def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None):
+def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None, cases=CASES):
     """The table's rows for ``kinds`` (each kind its own random stream, so that the kinds can
     run as separate processes and be merged: ``--save`` / ``--merge``)."""
     pairs = test_responses()
@@ -120,8 +120,8 @@ def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None)
           f"{sorted({p[1] for p in pairs})})", flush=True)
     rows, times = [], {"exact": [], "sherpa": [], "failed": 0}
     for kind in kinds:
-        rng = np.random.default_rng([seed, KINDS.index(kind)])
-        for case in CASES:
+        for case in cases:
+            rng = np.random.default_rng([seed, KINDS.index(kind), CASES.index(case)])
             hits = {m: {p: [] for p in PARAMS + ("nH",)} for m in ("network", "exact")}
             diag = {"ess": [], "emcee": 0, "seconds": [], "truth_nH": []}
             for k in range(n_per_cell):
@@ -389,6 +389,8 @@ def main():
     ap.add_argument("--kinds", nargs="+", choices=("test", "unlike"), default=["test", "unlike"],
                     help="amortised section: which responses (separate processes, then --merge)")
     ap.add_argument("--save", help="amortised section: write its rows to this JSON as they finish")
+    ap.add_argument("--cases", nargs="+", choices=("given", "zero", "free"), default=["given", "zero", "free"],
+                    help="amortised section: which absorption cases, in this order")
     ap.add_argument("--merge", nargs="+", help="print the amortised table of saved JSONs, and stop")
     args = ap.parse_args()
     if args.merge:
@@ -408,7 +410,8 @@ def main():
     print(f"# Calibration benchmark (test responses: {len(rs)} from ObsIDs {sorted(set(rs.groups))[:6]}...)")
     if "amortised" in do:
         section_amortised(n_am, args.seed, kinds=[KINDS[0 if k == "test" else 1] for k in args.kinds],
-                          save=args.save)
+                          save=args.save,
+                          cases=[CASES[("given", "zero", "free").index(c)] for c in args.cases])
     if "band" in do:
         section_band(dec, rs, n_band, args.seed + 1)
     if "gof" in do:
