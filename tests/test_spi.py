@@ -214,20 +214,23 @@ def test_spatial_spi_recovers_double_cluster(small_double_cluster, tmp_path):
 def test_mc_two_sample_mode_agrees_with_the_exact_mode(small_double_cluster):
     """The paper's Monte Carlo likelihood (simulated photons, two-sample statistic) and the
     exact one sample the same posterior: the same luminosity map (correlation > 0.97, total
-    within 10 %) and each cluster's luminosity-weighted kT within 25 % of the exact mode's."""
+    within 10 %) and each cluster's luminosity-weighted kT within 25 % of the exact mode's.
+    The kT is the mean over four chains per mode: these short chains (150 sweeps) scatter by
+    15-20 % from one seed to the next (6 keV cluster: 5.3-7.6 keV), so one chain per mode
+    would fail one seed in four."""
     from sherpa_rim.spi.spatial import run_spatial_spi
     rsp, ev, truth = small_double_cluster
     ext = ((-90, 90), (-90, 90))
-    runs = {mode: run_spatial_spi(ev, rsp, n_particles=40, n_sweeps=150, redshift=0.2, nH=0.04,
-                                  max_counts=80, mode=mode, oversample=4.0, seed=1)
+    runs = {mode: [run_spatial_spi(ev, rsp, n_particles=40, n_sweeps=150, redshift=0.2, nH=0.04,
+                                   max_counts=80, mode=mode, oversample=4.0, seed=seed)
+                   for seed in (1, 2, 3, 4)]
             for mode in ("exact", "mc")}
-    maps = {m: r.maps(ext, npix=36)["luminosity"] for m, r in runs.items()}
+    maps = {m: r[0].maps(ext, npix=36)["luminosity"] for m, r in runs.items()}
     assert np.corrcoef(maps["exact"].ravel(), maps["mc"].ravel())[0, 1] > 0.97
     assert maps["mc"].sum() == pytest.approx(maps["exact"].sum(), rel=0.1)
     for c in truth["components"]:
-        kt_exact = runs["exact"].box_kT(c["center"], half=10.0)[0]
-        kt_mc = runs["mc"].box_kT(c["center"], half=10.0)[0]
-        assert kt_mc == pytest.approx(kt_exact, rel=0.25), (c["kT"], kt_exact, kt_mc)
+        kt = {m: np.mean([r.box_kT(c["center"], half=10.0)[0] for r in rs]) for m, rs in runs.items()}
+        assert kt["mc"] == pytest.approx(kt["exact"], rel=0.25), (c["kT"], kt)
 
 
 def test_torch_likelihood_equals_numpy(clean_session):

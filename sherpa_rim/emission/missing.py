@@ -45,10 +45,10 @@ def _missing_record():
 
 
 def missing_ions(kT: float) -> dict:
-    """{element: fraction} of the elements whose ions without lines in the table (their CHIANTI
-    collision strengths are absent from the copy it was built from; fully stripped ions left
-    out) hold at least :data:`MISSING_WARN` of the element at ``kT`` (keV), in the table's
-    ionisation equilibrium. Empty above about 0.5 keV; see docs/emission.md."""
+    """{element: fraction} of the elements whose ions without lines in the table (no CHIANTI
+    release the build reads has their collision strengths; fully stripped ions left out) hold
+    at least :data:`MISSING_WARN` of the element at ``kT`` (keV), in the table's ionisation
+    equilibrium. Empty above about 0.12 keV (Ni VI-X); see docs/emission.md."""
     rec = _missing_record()
     if rec is None or kT > rec[3] * 1.13:          # 1.13: half a 0.05-dex step
         return {}
@@ -71,6 +71,6 @@ def missing_ions_note(kT: float) -> Optional[str]:
     if not parts:
         return None
     return (f"at kT = {kT:.3g} keV the emission table has no lines from ions that hold this "
-            f"share of their element: {', '.join(parts)} (their CHIANTI collision strengths are "
-            "absent from the copy the table was built from): lines of these elements are "
-            "underestimated (docs/emission.md)")
+            f"share of their element: {', '.join(parts)} (no CHIANTI release the table was built "
+            "from has their collision strengths): lines of these elements are underestimated "
+            "(docs/emission.md)")
