@@ -210,7 +210,19 @@ def _smoke(ms: ModelSession):
 _SHARED: Dict[tuple, object] = {}
 #: ONNX Runtime's intra-op threads for sessions opened from now on (0: its default, one per
 #: physical core); SHERPA_RIM_ORT_THREADS sets it for a whole process
-_THREADS = int(os.environ.get("SHERPA_RIM_ORT_THREADS", "0") or 0)
+def _threads_from_env() -> int:
+    v = os.environ.get("SHERPA_RIM_ORT_THREADS", "").strip()
+    try:
+        n = int(v or 0)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(f"SHERPA_RIM_ORT_THREADS = {v!r}: give a whole number of threads, 0 for "
+                         "ONNX Runtime's default (or unset it)")
+    return n
+
+
+_THREADS = _threads_from_env()
 
 
 def get_threads() -> int:

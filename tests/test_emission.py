@@ -244,13 +244,15 @@ def test_planned_gaussian_lines_equal_a_direct_integral_across_buckets():
     for step in (0.003, 0.001):
         e = np.arange(6.2, 7.1, step)
         lo, hi = e[:-1], e[1:]
-        ev = GridEvaluator(lo, hi, (0.0, 0.1))
+        ev = GridEvaluator(lo, hi, (-0.001, 0.1))
         w = ev.table.weights(1.0, "angr")
         k = np.floor(np.log(3.0) / np.log(1.5))
         kT_lo, kT_hi = 1.5 ** k * 1.0001, 1.5 ** (k + 1) * 0.9999
         v_lo, v_hi = 1.25 ** 20 * 1.0001, 1.25 ** 21 * 0.9999
+        # 1 + z buckets are 2e-4 wide in ln(1 + z), centred on 0: z = +-0.99e-4 use z = 0's
         for kT, v, z in [(kT_lo, v_lo, 0.0), (kT_hi, v_hi, 0.0), (6.0, 0.0, 0.05),
-                         (kT_hi, v_lo, 0.0), (kT_lo, v_hi, 0.0)]:
+                         (kT_hi, v_lo, 0.0), (kT_lo, v_hi, 0.0), (kT_lo, 0.0, 0.0),
+                         (kT_hi, 0.0, 0.99e-4), (kT_hi, 0.0, -0.99e-4)]:
             got = ev.evaluate(kT, w, z, 1.0, continuum=False, broaden=True, velocity=v)
             i, t = ev.table.t_index(kT)
             f = np.exp((1 - t) * ev.log_eps[i] + t * ev.log_eps[i + 1]) * ev.line_on[i] * w[ev.line_elem]

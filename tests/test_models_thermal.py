@@ -312,7 +312,8 @@ def test_bcie_fit_recovers_velocity_at_calorimeter_resolution(seed, velocity):
 def test_bcie_line_plans_hold_across_their_buckets(clean_session):
     """bcie reuses its line-edge pairs within a kT (x1.5), velocity (x1.25) and 1 + z bucket:
     at both ends of a bucket, after a move to other buckets and back, and at velocity 0, it
-    gives the pure function's numbers (a window too narrow for the bucket would lose flux)."""
+    gives the pure function's numbers (a window too narrow for the bucket would put a line's
+    flux beyond the window into the window's outermost bins)."""
     from sherpa_rim.emission import spectrum
     ui = clean_session
     e = np.geomspace(0.5, 8.0, 801)

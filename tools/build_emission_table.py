@@ -151,6 +151,10 @@ def prepare_ascii(chianti_dir: pathlib.Path, work: pathlib.Path) -> pathlib.Path
     tmp = work / "ascii.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
+    # a new tree: the database and the per-ion results of an older one are stale
+    (work / "chianti.h5").unlink(missing_ok=True)
+    shutil.rmtree(work / "ions", ignore_errors=True)
+    (work / "ions").mkdir(parents=True)
     tmp.mkdir(parents=True)
     log.info("extracting CHIANTI 9.0.1")
     with tarfile.open(chianti_dir / "chianti-9.0.1.tar.gz") as tf:
@@ -169,7 +173,11 @@ def prepare_ascii(chianti_dir: pathlib.Path, work: pathlib.Path) -> pathlib.Path
         el = ion.split("_")[0]
         if el not in symbols:
             continue
-        src = {ext: next(sup_dir.rglob(f"{ion}.{ext}")) for ext in ("splups", "elvlc", "wgfa")}
+        src = {ext: next(sup_dir.rglob(f"{ion}.{ext}"), None) for ext in ("splups", "elvlc", "wgfa")}
+        if None in src.values():
+            gone = [ext for ext, f in src.items() if f is None]
+            raise SystemExit(f"{SUPPLEMENT}: {ion} has no .{', .'.join(gone)} although its "
+                             "MANIFEST.json lists it: the tarball is incomplete; fetch it again")
         dst = top / el / ion
         dst.mkdir(parents=True, exist_ok=True)
         note = (f"CHIANTI {rec['chianti_version']} ({rec['source_repo']} {rec['commit'][:10]}), "

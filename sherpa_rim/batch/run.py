@@ -310,11 +310,22 @@ def _worker_environ():
     """Dask's configuration for the LocalCluster's worker processes, less the glibc setting
     ``MALLOC_TRIM_THRESHOLD_`` that Dask sets by default: setting it turns off glibc's
     adaptive mmap threshold, so every array above 128 kB is mapped and zeroed afresh, which
-    halves this work's speed (docs/batch.md). The nanny reads it when it is created."""
+    halves this work's speed (docs/batch.md). The nanny reads it when it is created; a worker it
+    restarts later inherits this process's environment, and fixes its thresholds itself
+    (``work._malloc_thresholds``)."""
+    import contextlib
+
     import dask
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+    stack = contextlib.ExitStack()
+    stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": env}))
+    # a nanny writes its variables into this process's environment, which workers inherit:
+    # one from an earlier cluster is left out while this one starts, then put back
+    held = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    if held is not None:
+        stack.callback(os.environ.__setitem__, "MALLOC_TRIM_THRESHOLD_", held)
+    return stack
 
 
 def _jsonable(res: dict) -> dict:

@@ -127,9 +127,10 @@ def process_chunk(rows: List[dict], tasks: Sequence[str], options: dict) -> List
 
 
 def _worker_threads(options: dict) -> None:
-    """Inside a Dask worker, run the models on the worker's threads (one by default), not on
-    ONNX Runtime's one spinning thread per core in each of several worker processes; and undo
-    Dask's default ``MALLOC_TRIM_THRESHOLD_`` where a worker was started with it."""
+    """Inside a Dask worker, run the models on one thread per task, not on ONNX Runtime's one
+    spinning thread per core in each of several worker processes (and the same numbers as
+    ``--workers 0``); and undo Dask's default ``MALLOC_TRIM_THRESHOLD_`` where a worker was
+    started with it."""
     from ..runtime import set_threads
     n = options.get("threads")
     if n is None:
@@ -138,7 +139,8 @@ def _worker_threads(options: dict) -> None:
             w = get_worker()
         except (ImportError, ValueError):       # not in a worker: ONNX Runtime's default
             return
-        n = getattr(getattr(w, "state", w), "nthreads", None) or getattr(w, "nthreads", None)
+        del w
+        n = 1               # one model thread per task, whatever the worker's thread count
         _malloc_thresholds()
     if n:
         set_threads(int(n))
@@ -155,14 +157,14 @@ def _malloc_thresholds() -> None:
     nothing where the variable is unset or the C library is not glibc."""
     if _MALLOC_SET or "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
         return
-    _MALLOC_SET.append(True)
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 << 20)              # M_MMAP_THRESHOLD (glibc's largest)
-        libc.mallopt(-1, 256 << 20)             # M_TRIM_THRESHOLD
+        ok = (libc.mallopt(-3, 32 << 20) == 1     # M_MMAP_THRESHOLD (glibc's largest)
+              and libc.mallopt(-1, 256 << 20) == 1)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):           # not glibc
-        pass
+        ok = False
+    _MALLOC_SET.append(ok)
 
 
 def _fail(res, exc, t0):

@@ -34,6 +34,7 @@ __all__ = ["GridEvaluator", "BROAD_MARGIN"]
 BROAD_MARGIN = 0.2           # lines kept 20 % beyond the grid's energies (broadened spill-over)
 PLAN_DZ = 2e-4               # ln(1 + z) bucket of a Gaussian-line plan
 PLAN_CACHE = 16              # plans kept per evaluator
+PLAN_PAIRS = 20_000_000      # ... and their (line, edge) pairs in all (about 0.5 GB)
 
 
 class GridEvaluator:
@@ -162,7 +163,8 @@ class GridEvaluator:
         plan = {"line": pl, "edge": edge, "ratio": X[edge] / self.line_energy[pl],
                 "elem": self.line_elem[pl], "tail_line": line, "tail": tail}
         plans[key] = plan
-        if len(plans) > PLAN_CACHE:
+        while len(plans) > 1 and (len(plans) > PLAN_CACHE or
+                                  sum(q["line"].size for q in plans.values()) > PLAN_PAIRS):
             plans.popitem(last=False)
         return plan
 
@@ -183,7 +185,9 @@ class GridEvaluator:
         m = self._edges.size
         C = np.bincount(p["edge"], weights=w, minlength=m)
         C += np.cumsum(np.bincount(p["tail"], weights=f[p["tail_line"]], minlength=m + 1))[:m]
-        return C[self._hi_edge] - C[self._lo_edge]
+        # differences of running sums: a bin far from every line can come out at -1e-16 of
+        # the total instead of 0
+        return np.maximum(C[self._hi_edge] - C[self._lo_edge], 0.0)
 
     def _bin_linear(self, e, f):
         """Each line shared between the two contiguous bins whose centres bracket it
