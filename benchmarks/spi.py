@@ -11,6 +11,7 @@ particles, 1000 iterations) for spectral SPI, and of spatial SPI on the
 """
 import argparse
 import logging
+import os
 import time
 
 import numpy as np
@@ -77,7 +78,7 @@ def main():
         res = run_spi(id=1, n_particles=700, n_steps=args.steps, n_walkers=16, n_ensembles=1,
                       block=50)
         print(f"\nspectral SPI, the paper's setting: 700 particles, {args.steps} iterations "
-              f"(sweeps), 16 walkers: {time.perf_counter() - t0:.0f} s on this CPU")
+              f"(sweeps), 16 walkers: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores")
         print(res.report())
         from sherpa_rim.response import load_response
         from sherpa_rim.spi.paper import simulate_double_cluster
