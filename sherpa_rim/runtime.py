@@ -208,8 +208,8 @@ def _smoke(ms: ModelSession):
 
 
 _SHARED: Dict[tuple, object] = {}
-#: ONNX Runtime's intra-op threads for sessions opened from now on (0: its default, one per
-#: physical core); SHERPA_RIM_ORT_THREADS sets it for a whole process
+
+
 def _threads_from_env() -> int:
     v = os.environ.get("SHERPA_RIM_ORT_THREADS", "").strip()
     try:
@@ -222,6 +222,8 @@ def _threads_from_env() -> int:
     return n
 
 
+#: ONNX Runtime's intra-op threads for sessions opened from now on (0: its default, one per
+#: physical core); SHERPA_RIM_ORT_THREADS sets it for a whole process
 _THREADS = _threads_from_env()
 
 

@@ -136,10 +136,9 @@ def _worker_threads(options: dict) -> None:
     if n is None:
         try:
             from distributed import get_worker
-            w = get_worker()
+            get_worker()
         except (ImportError, ValueError):       # not in a worker: ONNX Runtime's default
             return
-        del w
         n = 1               # one model thread per task, whatever the worker's thread count
         _malloc_thresholds()
     if n:
