@@ -264,3 +264,48 @@ def test_planned_gaussian_lines_equal_a_direct_integral_across_buckets():
                                   - ndtr((lo[None, :] - E[:, None]) / sig[:, None]))).sum(0)
             want *= 1e14 / (1 + z)
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * want.sum())
+
+
+def test_continuum_reaches_50keV_smoothly():
+    """Above the lines' 15 keV band the continuum goes on to 50 keV: across 15 keV it has no
+    step, and at 21.6 keV (the table's top) 15-45 keV follows the thermal bremsstrahlung
+    shape of 3-15 keV, to the few per cent the Born Gaunt factor allows."""
+    t = load_table()
+    assert t.cont_energy[-1] >= 50.0
+    for kT in (2.0, 8.0, 21.0):
+        e = np.geomspace(12.0, 18.0, 13)
+        d = t.evaluate(kT, e[:-1], e[1:], lines=False) / np.diff(e)
+        em = np.sqrt(e[:-1] * e[1:])
+        # without its exp(-E/kT), the continuum's log slope varies slowly (g_ff / E)
+        slope = np.diff(np.log(d) + em / kT) / np.diff(np.log(em))
+        assert np.all(d > 0) and np.ptp(slope) < 0.3, (kT, np.round(slope, 2))
+    # the hottest plasma emits half its free-free power above 15 keV: with the continuum to
+    # 50 keV, 0.05-50 keV holds norm x 1e14 x Lambda(T) (fiasco's integrated losses, an
+    # independent code path) less the exp(-50 keV / kT) above 50 keV
+    w = t.weights(0.0)
+    e = np.geomspace(0.05, 50.0, 40001)
+    for kT in (12.0, 21.5):
+        s = t.evaluate(kT, e[:-1], e[1:], weights=w)
+        power = (s * 0.5 * (e[:-1] + e[1:])).sum() * 1.602176634e-9
+        expect = 1e14 * t.cooling(kT, w) * (1 - np.exp(-50.0 / kT))
+        assert power == pytest.approx(expect, rel=0.08), (kT, power / expect)
+
+
+def test_bins_beyond_the_table_warn():
+    """A grid that reaches above the table's continuum (50 keV rest frame) gets a warning
+    naming the observed-frame limit, once per process for each model name."""
+    from sherpa_rim.emission import cie as cie_mod
+
+    lo = np.array([10.0, 40.0, 55.0])
+    hi = np.array([11.0, 41.0, 56.0])
+    cie_mod._BEYOND_WARNED.discard("spectrum")
+    with pytest.warns(UserWarning, match="beyond the emission table"):
+        f = spectrum(8.0, 1.0, 0.0, 1.0, lo, hi)
+    assert f[1] > 0 and f[2] == 0
+    cie_mod._BEYOND_WARNED.discard("spectrum")
+    with pytest.warns(UserWarning, match=r"above 25(\.\d+)? keV \(observed"):
+        spectrum(8.0, 1.0, 1.0, 1.0, lo, hi)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spectrum(8.0, 1.0, 0.0, 1.0, lo[:2], hi[:2])     # inside the table: silent

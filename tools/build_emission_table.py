@@ -45,12 +45,22 @@ ELEMENTS = {1: "h", 2: "he", 6: "c", 7: "n", 8: "o", 10: "ne", 11: "na", 12: "mg
 KEV_ANGSTROM = 12.398419843320026   # h c in keV Angstrom
 DENSITY = 1.0                        # cm^-3, low-density limit as APEC
 LOGT = np.round(np.arange(5.90, 8.4001, 0.05), 4)   # 51 temperatures: 0.068-21.6 keV
-E_MIN, E_MAX = 0.05, 15.0            # keV, band for lines and continuum
-N_CONT = 3000                        # log-spaced continuum grid points
+E_MIN, E_MAX = 0.05, 15.0            # keV, band for the lines
+E_MAX_CONT = 50.0                    # keV, top of the continuum grid
+N_CONT_15 = 3000                     # log-spaced continuum points from E_MIN to E_MAX
 IONEQ_MIN = 1e-5                     # skip ions never more abundant than this
 LINE_MIN = 1e-24                     # keep lines with max_T eps * Ab_sun(AG89) above this
 FF_4PI = 4 * np.pi                   # see compute_ion: fiasco 0.6.2 free-free is per steradian
 PSEUDO_FRACTION = 1e-3               # weakest lines carrying this photon fraction -> pseudo-continuum
+
+
+def cont_grid() -> np.ndarray:
+    """The continuum grid: 3,000 log-spaced points over 0.05-15 keV, continued with the same
+    step to 50 keV (so the cells below 15 keV are those of a 15 keV grid)."""
+    lo, hi = E_MIN * 0.999, E_MAX * 1.001
+    step = np.log(hi / lo) / (N_CONT_15 - 1)
+    n = int(np.ceil(np.log(E_MAX_CONT * 1.001 / lo) / step)) + 1
+    return lo * np.exp(step * np.arange(n))
 
 
 def ag89():
@@ -302,31 +312,16 @@ def patch_free_free(args):
     return f"{ELEMENTS[z]}_{stage}", "patched"
 
 
-def compute_ion(args):
-    """Lines, continuum contributions and total radiative losses of one ion."""
-    z, stage, h5, work = args
-    import warnings
-
+def ion_continuum(ion, frac, egrid, notes):
+    """Free-free, free-bound and two-photon continua of one ion on ``egrid`` (keV), per unit
+    abundance: the cumulative photon emissivity (photons cm^3 s^-1 from egrid[0]), and the
+    continuum's radiative losses (erg cm^3 s^-1, all wavelengths)."""
     import astropy.units as u
-    import fiasco
 
-    name = f"{ELEMENTS[z]}_{stage}"
-    path = pathlib.Path(work) / "ions" / f"{name}.npz"
-    if path.is_file():
-        return name, "cached"
-    t0 = time.time()
-    logging.getLogger("fiasco").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore")
-    temps = 10 ** LOGT * u.K
-    ion = fiasco.Ion((z, stage), temps, hdf5_dbase_root=str(h5))
-    frac = np.asarray(ion.ionization_fraction, dtype=float)
-    egrid = np.geomspace(E_MIN * 0.999, E_MAX * 1.001, N_CONT)
+    z, stage = ion.atomic_number, ion.ionization_stage
     wave = (KEV_ANGSTROM / egrid) * u.AA
-    result = dict(logT=LOGT, egrid=egrid, ioneq=frac)
-    notes = []
     n_e = DENSITY * u.cm ** -3
 
-    # ---- continuum (photons cm^3 s^-1 keV^-1, per unit abundance) ----
     def to_photon_density(q):
         # q: erg cm^3 s^-1 Angstrom^-1 -> photons cm^3 s^-1 keV^-1
         q = q.to_value("erg cm3 s-1 Angstrom-1")
@@ -367,6 +362,63 @@ def compute_ion(args):
     cum = np.concatenate([np.zeros((LOGT.size, 1)),
                           np.cumsum(0.5 * (cont[:, 1:] + cont[:, :-1]) * np.diff(egrid), axis=1)],
                          axis=1)
+    return cum, loss_cont
+
+
+def extend_continuum(args):
+    """Ions cached on a continuum grid that ends at 15 keV: recompute their continuum on
+    :func:`cont_grid` (to 50 keV); lines and level populations are kept."""
+    z, stage, h5, work = args
+    import warnings
+
+    import astropy.units as u
+    import fiasco
+
+    path = pathlib.Path(work) / "ions" / f"{ELEMENTS[z]}_{stage}.npz"
+    d = dict(np.load(path))
+    egrid = cont_grid()
+    if d["egrid"].size == egrid.size:
+        return f"{ELEMENTS[z]}_{stage}", "ok"
+    warnings.simplefilter("ignore")
+    logging.getLogger("fiasco").setLevel(logging.ERROR)
+    ion = fiasco.Ion((z, stage), 10 ** LOGT * u.K, hdf5_dbase_root=str(h5))
+    frac = np.asarray(ion.ionization_fraction, dtype=float)
+    notes = []          # continuum notes first, as compute_ion writes them
+    d["cont_cum"], d["loss_cont"] = ion_continuum(ion, frac, egrid, notes)
+    notes += [n for n in json.loads(str(d["notes"]))
+              if not n.startswith(("free-free failed", "free-bound failed", "two-photon failed"))]
+    d["egrid"] = egrid
+    d["ff_4pi"] = np.array(True)
+    d["notes"] = np.array(json.dumps(notes))
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **d)
+    os.replace(tmp, path)
+    return f"{ELEMENTS[z]}_{stage}", "extended"
+
+
+def compute_ion(args):
+    """Lines, continuum contributions and total radiative losses of one ion."""
+    z, stage, h5, work = args
+    import warnings
+
+    import astropy.units as u
+    import fiasco
+
+    name = f"{ELEMENTS[z]}_{stage}"
+    path = pathlib.Path(work) / "ions" / f"{name}.npz"
+    if path.is_file():
+        return name, "cached"
+    t0 = time.time()
+    logging.getLogger("fiasco").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    temps = 10 ** LOGT * u.K
+    ion = fiasco.Ion((z, stage), temps, hdf5_dbase_root=str(h5))
+    frac = np.asarray(ion.ionization_fraction, dtype=float)
+    egrid = cont_grid()
+    result = dict(logT=LOGT, egrid=egrid, ioneq=frac)
+    notes = []
+    n_e = DENSITY * u.cm ** -3
+    cum, loss_cont = ion_continuum(ion, frac, egrid, notes)
     result["cont_cum"] = cum
     result["loss_cont"] = loss_cont
 
@@ -474,7 +526,7 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
     line_e = line_e[order]
     ion_z = np.array(zs)
     line_elem = np.array([zlist.index(z) for z in ion_z[line_ion]])
-    zero = np.zeros((LOGT.size, N_CONT))
+    zero = np.zeros((LOGT.size, egrid.size))
     cont_arr = np.stack([cont.get(z, zero) for z in zlist])
     # Weak lines go into a pseudo-continuum (as APEC does): at each temperature
     # the weakest lines that together carry < PSEUDO_FRACTION of the line photons
@@ -516,6 +568,7 @@ def assemble(work: pathlib.Path, out: pathlib.Path, ions, chianti_dir, argv):
         electron_density_cm3=DENSITY,
         logT=[float(x) for x in LOGT],
         energy_band_keV=[E_MIN, E_MAX],
+        continuum_band_keV=[E_MIN, E_MAX_CONT],
         line_threshold=f"max_T eps * Ab_AG89 > {LINE_MIN} photons cm^3 s^-1",
         pseudo_continuum=(f"at each T the weakest lines carrying {PSEUDO_FRACTION} of the line "
                           "photons (AG89) are added to their element's continuum cell"),
@@ -577,6 +630,10 @@ def main(argv=None):
             log.info("[%d/%d] %s %s", i, len(todo), name, msg)
     if not args.only:
         patch = [(z, s_, str(h5), str(work)) for z, s_, _ in ions]
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for name, msg in pool.imap_unordered(extend_continuum, patch):
+                if msg == "extended":
+                    log.info("continuum to %g keV: %s", E_MAX_CONT, name)
         with mp.get_context("spawn").Pool(args.jobs) as pool:
             for name, msg in pool.imap_unordered(patch_free_free, patch):
                 if msg == "patched":

@@ -27,6 +27,7 @@ import functools
 import json
 import logging
 import pathlib
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -270,6 +271,21 @@ def table_info() -> dict:
             "energy_range_keV": [float(t.cont_energy[0]), float(t.cont_energy[-1])]}
 
 
+_BEYOND_WARNED = set()
+
+
+def warn_beyond_table(e_hi, redshift: float, name: str = "cie") -> None:
+    """Warn, once per process and model name, when bins reach above the table's continuum
+    grid (50 keV in the rest frame), where the model has no emission."""
+    top = load_table().cont_energy[-1]
+    e_hi = np.asarray(e_hi, float)
+    if e_hi.size and float(np.max(e_hi)) * (1.0 + redshift) > top and name not in _BEYOND_WARNED:
+        _BEYOND_WARNED.add(name)
+        warnings.warn(f"{name}: bins above {top / (1.0 + redshift):.4g} keV (observed; "
+                      f"{top:.4g} keV in the rest frame) are beyond the emission table and get "
+                      "no emission: notice a band below it", UserWarning, stacklevel=3)
+
+
 def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_hi, *,
              abund_table: str = "angr", elements: Optional[dict] = None,
              broaden: bool = False, line_binning: str = "exact",
@@ -302,6 +318,7 @@ def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_
     """
     t = load_table()
     w = t.weights(abundance, abund_table, elements)
+    warn_beyond_table(e_hi, redshift, "spectrum")
     return t.evaluate(kT, e_lo, e_hi, redshift, norm, w, broaden=broaden,
                       line_binning=line_binning, velocity=velocity)
 

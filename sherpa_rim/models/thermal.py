@@ -124,6 +124,7 @@ class _Thermal(RegriddableModel1D):
             t = cie.load_table()
             t.t_index(kT)                         # the table's own range check and message
             _warn_missing_ions(self.name, kT)
+            cie.warn_beyond_table(hi, z, self.name)
             try:
                 ev = self._evaluator(lo, hi, z)
             except ValueError:
