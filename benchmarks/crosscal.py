@@ -1,6 +1,10 @@
 """Calibration cross-checks: sensitivity, false alarms and interval coverage, per route.
 
-    ./dev.sh bench crosscal [--quick] [--n 30] [--n-null 200]
+    ./dev.sh bench crosscal [--quick] [--n 30] [--n-null 210] [--part nulls|injections --save F]
+    ./dev.sh bench crosscal --merge F1 F2
+
+``--part`` runs only the null pairs or only the injections (two processes, one per core),
+``--save`` keeps the pairs' results (JSON) and ``--merge`` prints the tables of saved parts.
 
 Pairs of simulated observations of one thermal source (mmabs * cie, kT 1-6 keV log-uniform,
 abundance 0.2-1, z 0-0.2, Galactic column 0-1e21 cm^-2 given) through the real responses of
@@ -20,6 +24,7 @@ threshold the 5 % quantile of that route's p-values on the "different responses"
 the same counts), and the coverage of the joint fit's 68 % gain interval.
 """
 import argparse
+import json
 import logging
 import os
 import pathlib
@@ -105,37 +110,8 @@ def binom_range(n, p=0.05):
     return 100 * lo / n, 100 * hi / n
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a few pairs per cell (minutes)")
-    ap.add_argument("--n", type=int, default=None, help="pairs per injection and counts")
-    ap.add_argument("--n-null", type=int, default=None, help="pairs per null kind, over all counts")
-    ap.add_argument("--counts", type=float, nargs="+", default=[1e4, 1e5, 1e6])
-    ap.add_argument("--seed", type=int, default=2027)
-    args = ap.parse_args()
-    n = args.n or (4 if args.quick else 30)
-    n_null = args.n_null or (12 if args.quick else 210)
-    rng = np.random.default_rng(args.seed)
-    pairs = test_responses()
-    t0 = time.perf_counter()
-    res, errors = {}, []
-    cells = [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS] + \
-            [("area", a) for a in AREAS]
-    print(f"# Cross-calibration benchmark: {len(pairs)} real test-ObsID responses, counts "
-          f"{args.counts}; {n_null} pairs per null, {n} per injection and counts", flush=True)
-    for kind, size in cells:
-        for c in args.counts:
-            m = max(1, n_null // len(args.counts)) if kind in ("identical", "different") else n
-            rows = []
-            for k in range(m):
-                r = one_pair(pairs, kind, size, c, rng, k)
-                for route, v in r.items():
-                    if isinstance(v, str):
-                        errors.append((kind, size, c, route, v))
-                rows.append(r)
-            res[(kind, size, c)] = rows
-            print(f"  {kind} {size:g} at {c:.0e}: {len(rows)} pairs "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+def report(res, counts, errors, cells, t_total):
+    """Print the tables of the pairs' results ``res`` {(kind, size, counts): rows}."""
     print("\n## False alarms (p < 0.05) on null pairs (in brackets: pairs the route refused)")
     print("\n| null | counts | pairs | " + " | ".join(ROUTES) + " | binomial 95 % range |")
     print("|---|---|---|" + "---|" * len(ROUTES) + "---|")
@@ -145,12 +121,12 @@ def main():
         refused = len(rows) - p.size
         return (f"{100 * np.mean(p < 0.05):.1f} %" if p.size else "-") + (f" ({refused})" if refused else "")
     for kind in ("identical", "different"):
-        for c in args.counts:
+        for c in counts:
             rows = res[(kind, 0.0, c)]
             lo, hi = binom_range(len(rows))
             print(f"| {kind} | {c:.0e} | {len(rows)} | " + " | ".join(fa(rows, x) for x in ROUTES)
                   + f" | {lo:.1f}-{hi:.1f} % |")
-        allrows = [r for c in args.counts for r in res[(kind, 0.0, c)]]
+        allrows = [r for c in counts for r in res[(kind, 0.0, c)]]
         lo, hi = binom_range(len(allrows))
         print(f"| {kind}, all counts | - | {len(allrows)} | "
               + " | ".join(f"**{fa(allrows, x)}**" for x in ROUTES) + f" | {lo:.1f}-{hi:.1f} % |")
@@ -159,7 +135,7 @@ def main():
     print("\n| injection | counts | " + " | ".join(ROUTES) + " |")
     print("|---|---|" + "---|" * len(ROUTES))
     for kind, size in cells[2:]:
-        for c in args.counts:
+        for c in counts:
             out = []
             for x in ROUTES:
                 null = pvals(res[("different", 0.0, c)], x)
@@ -175,7 +151,7 @@ def main():
     for x in ROUTES:
         hits = []
         for kind, size in [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS]:
-            for c in args.counts:
+            for c in counts:
                 for r in res[(kind, size, c)]:
                     if isinstance(r[x], str):
                         continue
@@ -190,7 +166,80 @@ def main():
         print("\nrefused or failed: " + "; ".join(f"{route} at {c:.0e}: {len(v)} ({sorted(set(v))})"
                                                  for (route, c), v in sorted(kinds.items())))
         print("first: " + errors[0][4][:300])
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s ({os.cpu_count()} CPU cores)")
+    if np.isfinite(t_total):
+        print(f"\ntotal {t_total:.0f} s ({os.cpu_count()} CPU cores)")
+
+
+
+def _save(path, res, errors, counts):
+    rows = [{"kind": k, "size": sz, "counts": c, "rows": [{r: (list(v) if not isinstance(v, str) else v)
+                                                          for r, v in row.items()} for row in rr]}
+            for (k, sz, c), rr in res.items()]
+    pathlib.Path(path).write_text(json.dumps({"cells": rows, "errors": errors, "counts": counts}))
+
+
+def _load(paths):
+    res, errors, counts = {}, [], None
+    for path in paths:
+        d = json.loads(pathlib.Path(path).read_text())
+        counts = d["counts"]
+        errors += [tuple(e) for e in d["errors"]]
+        for cell in d["cells"]:
+            res[(cell["kind"], cell["size"], cell["counts"])] = [
+                {r: (tuple(v) if not isinstance(v, str) else v) for r, v in row.items()}
+                for row in cell["rows"]]
+    return res, errors, counts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few pairs per cell (minutes)")
+    ap.add_argument("--n", type=int, default=None, help="pairs per injection and counts")
+    ap.add_argument("--n-null", type=int, default=None, help="pairs per null kind, over all counts")
+    ap.add_argument("--counts", type=float, nargs="+", default=[1e4, 1e5, 1e6])
+    ap.add_argument("--seed", type=int, default=2027)
+    ap.add_argument("--part", choices=("nulls", "injections"), help="run only these pairs")
+    ap.add_argument("--save", help="write the pairs' results to this JSON")
+    ap.add_argument("--merge", nargs="+", help="print the tables of saved parts, and stop")
+    args = ap.parse_args()
+    cells = [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS] + \
+            [("area", a) for a in AREAS]
+    if args.merge:
+        res, errors, counts = _load(args.merge)
+        print(f"# Cross-calibration benchmark (merged from {', '.join(args.merge)})")
+        report(res, counts, errors, cells, float("nan"))
+        return
+    n = args.n or (4 if args.quick else 30)
+    n_null = args.n_null or (12 if args.quick else 210)
+    # the parts draw from their own streams, so that they can run side by side
+    rng = np.random.default_rng([args.seed, ("nulls", "injections").index(args.part)]
+                                if args.part else args.seed)
+    pairs = test_responses()
+    t0 = time.perf_counter()
+    res, errors = {}, []
+    run_cells = [c for c in cells if args.part is None
+                 or (args.part == "nulls") == (c[0] in ("identical", "different"))]
+    print(f"# Cross-calibration benchmark: {len(pairs)} real test-ObsID responses, counts "
+          f"{args.counts}; {n_null} pairs per null, {n} per injection and counts", flush=True)
+    for kind, size in run_cells:
+        for c in args.counts:
+            m = max(1, n_null // len(args.counts)) if kind in ("identical", "different") else n
+            rows = []
+            for k in range(m):
+                r = one_pair(pairs, kind, size, c, rng, k)
+                for route, v in r.items():
+                    if isinstance(v, str):
+                        errors.append((kind, size, c, route, v))
+                rows.append(r)
+            res[(kind, size, c)] = rows
+            print(f"  {kind} {size:g} at {c:.0e}: {len(rows)} pairs "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.save:
+        _save(args.save, res, errors, list(args.counts))
+        print(f"-> {args.save}")
+    if args.part:
+        return
+    report(res, args.counts, errors, cells, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -283,3 +283,53 @@ def test_rim_route_gain_error_is_the_calibrated_one():
     assert b["slope"] == a["slope"]
     assert b["sigma_slope"] == pytest.approx(f * a["sigma_slope"], rel=1e-12)
     assert "NOT calibrated" in raw["method"] and "calibrated on the validation" in calibrated["method"]
+
+
+def test_calibrated_p_counts_null_pairs():
+    """A route's p-value is the share of its calibration's null statistics at or above the
+    observed one, (1 + k) / (1 + n); a class with fewer than MIN_NULL pairs takes the pooled
+    ones; under the calibration's own nulls, p <= 0.05 for at most 5 % of them (a Monte Carlo
+    p-value is never anti-conservative)."""
+    from sherpa_rim.crosscal.routes import MIN_NULL, calibrated_p
+    null = list(np.arange(1.0, 100.0))                      # 99 values
+    cal = {"classes": {"1e4-1e5": null, "1e3-1e4": [1.0] * (MIN_NULL - 1)},
+           "pooled": list(np.arange(0.5, 200.0, 0.5))}
+    p, how = calibrated_p(95.5, cal, "1e4-1e5")
+    assert p == pytest.approx(5 / 100) and "99 null pairs, class 1e4-1e5" in how
+    assert calibrated_p(1000.0, cal, "1e4-1e5")[0] == pytest.approx(1 / 100)
+    p, how = calibrated_p(100.0, cal, "1e3-1e4")            # too few in the class: pooled
+    assert "pooled" in how and p == pytest.approx((1 + 200) / (1 + 399))
+    assert calibrated_p(3.0, None, "1e3-1e4") == (None, "no null calibration")
+    ps = np.array([calibrated_p(x, cal, "1e4-1e5")[0] for x in null])
+    assert np.mean(ps <= 0.05) == pytest.approx(4 / 99)      # 96, 97, 98, 99
+
+
+def test_learned_routes_use_the_validation_calibrations():
+    """The manifest holds each learned route's null calibration (validation ObsIDs, enough
+    pairs per count class) and the network route's gain factor; the network route's p and
+    gain error are those of the calibration, and it says so; without one it says it is not
+    calibrated."""
+    from sherpa_rim.amortised.params import ParameterEstimator
+    from sherpa_rim.crosscal.routes import MIN_NULL, calibrated_p, network_route
+    from sherpa_rim.rim.deconvolver import RIMDeconvolver
+    from sherpa_rim.runtime import shared
+    rim = shared(RIMDeconvolver, "rim_default").session.entry["crosscal_null_calibration"]
+    net = shared(ParameterEstimator, "param_default").entry["crosscal_null_calibration"]
+    for cal in (rim, net["null"]):
+        assert cal["split"] == "val"
+        assert sum(len(v) >= MIN_NULL for v in cal["classes"].values()) >= 2
+        assert all(np.all(np.diff(v) >= 0) for v in cal["classes"].values())
+    assert net["gain"]["split"] == "val" and net["gain"]["pooled"] > 0
+
+    def est(m):
+        return {"proposal": {"mean": m, "sd": [0.05, 0.1, 0.002, 0.05]}}
+    ests = [est([1.0, 0.5, 0.05, -3.0]), est([1.08, 0.45, 0.054, -2.9])]
+    raw = network_route(ests, 0)
+    cal = network_route(ests, 0, ["1e4-1e5", "1e3-1e4"], net)
+    a, b = raw["observations"][1], cal["observations"][1]
+    assert a["chi2"] == b["chi2"] and a["p"] == a["p_chi2"]
+    assert b["p"] == calibrated_p(b["chi2"], net["null"], "1e3-1e4")[0]
+    f = net["gain"]["classes"].get("1e3-1e4", net["gain"]["pooled"])
+    assert b["sigma_slope"] == pytest.approx(f * a["sigma_slope"], rel=1e-12)
+    assert "NOT calibrated" in raw["method"] and "calibrated on null" in cal["method"]
+    assert cal["p"] == b["p"]          # one comparison: Bonferroni factor 1

@@ -165,9 +165,11 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
         rep.warnings += rep.routes["joint"].pop("warnings")
     if "rim" in routes:
         rep.routes["rim"] = rim_route(results, 0, redshift_of(est[0] if est else None),
-                                      dec.session.entry.get("crosscal_gain_calibration"))
+                                      dec.session.entry.get("crosscal_gain_calibration"),
+                                      dec.session.entry.get("crosscal_null_calibration"))
     if "network" in routes:
-        rep.routes["network"] = network_route(est, 0)
+        rep.routes["network"] = network_route(est, 0, [r.band_class for r in results],
+                                              pe.entry.get("crosscal_null_calibration"))
     return rep
 
 

@@ -14,13 +14,22 @@ were right, the reconstructions are one spectrum. Per observation against the re
   ``crosscal_gain_calibration``);
 * line by line: continuum-subtracted centroids and fluxes of the Fe-L complex, Si XIII,
   S XV and Fe XXV in windows at the source's redshift;
-* consistency: chi2 of the band log-ratios (8 degrees of freedom) per observation, and the
-  sum over observations. It treats the bands as independent, which the RIM's errors are
-  not; ``./dev.sh bench crosscal`` measures its false-alarm rate (docs/crosscal.md).
+* consistency: chi2 of the band log-ratios per observation. The bands' errors are not
+  independent and the reconstructions' systematic errors differ between responses, so chi2
+  has no chi2 distribution: its p-value is the share of null pairs (one source through two
+  different validation-ObsID responses, no shift) with a chi2 at least as large, for the
+  pair's count class (``python -m training.calibrate_crosscal``, the RIM's manifest entry
+  ``crosscal_null_calibration``); ``./dev.sh bench crosscal`` measures its false-alarm rate
+  on the test ObsIDs (docs/crosscal.md).
 
 **Network route.** The parameter network's kT, abundance, redshift and norm per
 observation: the gain from the redshift difference ((1 + z_ref) / (1 + z_k) = slope), the
-area ratio from the norm ratio, and chi2 of the four differences.
+area ratio from the norm ratio, and chi2 of the four differences, its p-value calibrated on
+null pairs as the RIM route's (the parameter network's manifest entry), and the gain's
+error scaled by a factor per count class measured there.
+
+With several observations, the whole set's p is the smallest observation's p times the
+number of comparisons (Bonferroni: never below the stated rate under the null).
 """
 from __future__ import annotations
 
@@ -31,12 +40,14 @@ from scipy import stats as sps
 
 from ..rim.band import BAND_EDGES, CLASSES, S_FLOOR, log_spread
 
-__all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor"]
+__all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor",
+           "calibrated_p"]
 
 #: rest-frame windows (keV): the line region and the continuum on either side
 LINES = {"Fe-L": (0.70, 1.30), "Si XIII": (1.80, 1.90), "S XV": (2.40, 2.50),
          "Fe XXV": (6.55, 6.75)}
 SIDE = 0.04                     # continuum sidebands, as a fraction of the window's centre
+MIN_NULL = 40                   # a count class with fewer null pairs takes the pooled ones
 
 
 def log_bands():
@@ -128,17 +139,46 @@ def gain_factor(calibration: Optional[Dict], results) -> float:
     return float(calibration["classes"].get(fainter_class(results), calibration["pooled"]))
 
 
+def calibrated_p(statistic: float, calibration: Optional[Dict], cls: str):
+    """(p, how): the share of a calibration's null statistics at or above ``statistic`` for
+    count class ``cls`` (the pooled ones where the class has fewer than MIN_NULL), counted as
+    a Monte Carlo p-value, (1 + k) / (1 + n); ``(None, reason)`` without a calibration."""
+    if not calibration:
+        return None, "no null calibration"
+    null = calibration["classes"].get(cls)
+    where = f"class {cls}"
+    if null is None or len(null) < MIN_NULL:
+        null, where = calibration["pooled"], "pooled classes"
+    null = np.asarray(null, float)
+    k = int(np.sum(null >= statistic))
+    return (1.0 + k) / (1.0 + null.size), f"{null.size} null pairs, {where}"
+
+
+def _set_p(out: Dict, ps: List[float], chi_tot: float, dof_tot: int, calibrated: bool) -> None:
+    out["chi2"], out["dof"] = chi_tot, dof_tot
+    if calibrated:
+        out["p"] = float(min(1.0, len(ps) * min(ps))) if ps else 1.0
+    else:
+        out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
+
+
 def rim_route(results: List, reference: int = 0, z: float = 0.0,
-              gain_calibration: Optional[Dict] = None) -> Dict:
+              gain_calibration: Optional[Dict] = None,
+              null_calibration: Optional[Dict] = None) -> Dict:
     """Per observation against the reference: band ratios, gain, lines, chi2 and p.
     ``gain_calibration``: the RIM model's ``crosscal_gain_calibration`` (the gain's error is
-    the alignment's curvature error times its factor for the pair's count class)."""
+    the alignment's curvature error times its factor for the pair's count class);
+    ``null_calibration``: its ``crosscal_null_calibration`` (p from null pairs; without it,
+    p from the chi2 distribution, which the bands' correlated errors do not follow)."""
     ref = results[reference]
     names = log_bands()
     how = ("gain error calibrated on the validation ObsIDs" if gain_calibration else
            "gain error NOT calibrated: the curvature error of the alignment, too small")
-    out = {"observations": {}, "method": f"RIM reconstructions compared (module docstring); {how}"}
-    chi_tot, dof_tot = 0.0, 0
+    how_p = ("p calibrated on null pairs of the validation ObsIDs" if null_calibration else
+             "p NOT calibrated: chi2 distribution, bands taken as independent")
+    out = {"observations": {}, "method": f"RIM reconstructions compared (module docstring); "
+                                         f"{how}; {how_p}"}
+    chi_tot, dof_tot, ps = 0.0, 0, []
     ref_lines = _lines(ref, z)
     for k, res in enumerate(results):
         if k == reference:
@@ -167,27 +207,39 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0,
                         "flux_ratio": v["flux"] / r["flux"],
                         "sigma_ln": float(np.hypot(v["sigma_lnflux"], r["sigma_lnflux"]))}
         dof = len(bands)
+        p_chi2 = float(sps.chi2.sf(chi, dof)) if dof else 1.0
+        p_cal, p_how = calibrated_p(chi, null_calibration, fainter_class((ref, res)))
         out["observations"][k] = {
             "bands": bands, "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
             "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
             "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
-            "lines": lines, "chi2": chi, "dof": dof,
-            "p": float(sps.chi2.sf(chi, dof)) if dof else 1.0}
+            "lines": lines, "chi2": chi, "dof": dof, "p_chi2": p_chi2, "p_from": p_how,
+            "p": p_chi2 if p_cal is None else float(p_cal)}
         chi_tot += chi
         dof_tot += dof
-    out["chi2"], out["dof"] = chi_tot, dof_tot
-    out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
+        ps.append(out["observations"][k]["p"])
+    _set_p(out, ps, chi_tot, dof_tot, null_calibration is not None)
     return out
 
 
-def network_route(estimates: List[Dict], reference: int = 0) -> Dict:
-    """The parameter network's estimates compared (module docstring)."""
+def network_route(estimates: List[Dict], reference: int = 0,
+                  classes: Optional[List[str]] = None,
+                  calibration: Optional[Dict] = None) -> Dict:
+    """The parameter network's estimates compared (module docstring). ``classes``: each
+    observation's count class (the RIM's ``band_class``); ``calibration``: the parameter
+    network's ``crosscal_null_calibration`` (``null``: chi2 of null pairs per class;
+    ``gain``: the factor on the gain's error per class)."""
     def coords(e):
         m, s = e["proposal"]["mean"], e["proposal"]["sd"]
         return np.asarray(m, float), np.asarray(s, float)     # ln kT, Z, z, ln norm
     mr, sr = coords(estimates[reference])
-    out = {"observations": {}, "method": "parameter network per observation (module docstring)"}
-    chi_tot, dof_tot = 0.0, 0
+    how = ("p and gain error calibrated on null and shifted pairs of the validation ObsIDs"
+           if calibration else "p and gain error NOT calibrated (chi2 distribution; the "
+           "network's own widths)")
+    out = {"observations": {}, "method": f"parameter network per observation (module "
+                                         f"docstring); {how}"}
+    chi_tot, dof_tot, ps = 0.0, 0, []
+    order = list(CLASSES)
     for k, e in enumerate(estimates):
         if k == reference:
             continue
@@ -195,18 +247,27 @@ def network_route(estimates: List[Dict], reference: int = 0) -> Dict:
         d = m - mr
         sd = np.hypot(s, sr)
         chi = float(np.sum((d / sd) ** 2))
+        cls = (min(classes[k], classes[reference], key=order.index) if classes else None)
+        factor = 1.0
+        if calibration and cls is not None:
+            g = calibration["gain"]
+            factor = float(g["classes"].get(cls, g["pooled"]))
         slope = (1.0 + mr[2]) / (1.0 + m[2])
-        s_slope = slope * float(np.hypot(sr[2] / (1 + mr[2]), s[2] / (1 + m[2])))
+        s_slope = factor * slope * float(np.hypot(sr[2] / (1 + mr[2]), s[2] / (1 + m[2])))
+        p_chi2 = float(sps.chi2.sf(chi, 4))
+        p_cal, p_how = (calibrated_p(chi, calibration["null"], cls) if calibration and cls
+                        else (None, "no null calibration"))
         out["observations"][k] = {
-            "slope": slope, "sigma_slope": s_slope,
+            "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
             "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
             "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
             "area_ratio": float(np.exp(d[3])), "sigma_ln_area": float(sd[3]),
-            "chi2": chi, "dof": 4, "p": float(sps.chi2.sf(chi, 4))}
+            "chi2": chi, "dof": 4, "p_chi2": p_chi2, "p_from": p_how,
+            "p": p_chi2 if p_cal is None else float(p_cal)}
         chi_tot += chi
         dof_tot += 4
-    out["chi2"], out["dof"] = chi_tot, dof_tot
-    out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
+        ps.append(out["observations"][k]["p"])
+    _set_p(out, ps, chi_tot, dof_tot, p_cal is not None if ps else False)
     return out
 
 
