@@ -123,7 +123,7 @@ def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None,
         for case in cases:
             rng = np.random.default_rng([seed, KINDS.index(kind), CASES.index(case)])
             hits = {m: {p: [] for p in PARAMS + ("nH",)} for m in ("network", "exact")}
-            diag = {"ess": [], "emcee": 0, "seconds": [], "truth_nH": []}
+            diag = {"ess": [], "emcee": 0, "seconds": [], "truth_nH": [], "spectra": []}
             for k in range(n_per_cell):
                 if kind.startswith("test"):
                     key, grp, arf, rmf = pairs[rng.integers(len(pairs))]
@@ -150,6 +150,13 @@ def section_amortised(n_per_cell, seed, timing_every=10, kinds=KINDS, save=None,
                                                 bool(r["lo90"] <= truth["nH"] <= r["hi90"])))
                 diag["ess"].append(post.ess)
                 diag["truth_nH"].append(truth["nH"])
+                # per spectrum, for looking into a row: truth, counts, path, k-hat, the exact kT
+                diag["spectra"].append(dict(
+                    truth={k_: float(v) for k_, v in truth.items()}, counts=float(counts),
+                    path=str(post.path), khat=None if post.khat is None else float(post.khat),
+                    ess=None if post.ess is None else float(post.ess),
+                    kT=[float(post.summary["kT"][q]) for q in ("lo90", "lo68", "median", "hi68", "hi90")],
+                    net_kT=[float(net["kT"][q]) for q in ("lo68", "hi68")]))
                 diag["emcee"] += post.path.startswith("emcee")
                 diag["seconds"].append(post.seconds)
                 if k % timing_every == 0:
