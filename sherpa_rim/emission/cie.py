@@ -48,6 +48,7 @@ C_KM_S = 299792.458                # speed of light, km/s
 GAUSS_SIGMAS = 6.0                 # broadened lines are integrated over +-6 sigma (2e-9 left out)
 TABLE_FILE = pathlib.Path(__file__).parent / "data" / "cie_chianti.npz"
 _TINY = 1e-300
+_BEYOND_WARNED = set()     # model names warned of bins above the table
 
 
 @dataclass
@@ -271,19 +272,14 @@ def table_info() -> dict:
             "energy_range_keV": [float(t.cont_energy[0]), float(t.cont_energy[-1])]}
 
 
-_BEYOND_WARNED = set()
-
-
 def warn_beyond_table(e_hi, redshift: float, name: str = "cie") -> None:
-    """Warn, once per process and model name, when bins reach above the table's continuum
-    grid (50 keV in the rest frame), where the model has no emission."""
+    """Warn once per process and model name of bins above the table (50 keV rest frame)."""
     top = load_table().cont_energy[-1]
-    e_hi = np.asarray(e_hi, float)
-    if e_hi.size and float(np.max(e_hi)) * (1.0 + redshift) > top and name not in _BEYOND_WARNED:
+    if np.size(e_hi) and float(np.max(e_hi)) * (1.0 + redshift) > top and name not in _BEYOND_WARNED:
         _BEYOND_WARNED.add(name)
-        warnings.warn(f"{name}: bins above {top / (1.0 + redshift):.4g} keV (observed; "
-                      f"{top:.4g} keV in the rest frame) are beyond the emission table and get "
-                      "no emission: notice a band below it", UserWarning, stacklevel=3)
+        warnings.warn(f"{name}: bins above {top / (1.0 + redshift):.4g} keV (observed; {top:.4g} keV "
+                      "in the rest frame) are beyond the emission table and get no emission: "
+                      "notice a band below it", UserWarning, stacklevel=3)
 
 
 def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_hi, *,
