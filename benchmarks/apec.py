@@ -83,9 +83,9 @@ def emulator_weights(path: str | None) -> pathlib.Path:
         if not p.is_file():
             raise Refusal(f"--emulator {p}: no such file (give nnapec 0.1.1's nn_apec.h5, or "
                           "leave --emulator out to download it)")
-        return p
-    p = CACHE / "nnapec" / "nn_apec.h5"
-    if not p.is_file():
+    else:
+        p = CACHE / "nnapec" / "nn_apec.h5"
+    if not path and not p.is_file():
         d = CACHE / "nnapec"
         d.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([sys.executable, "-m", "pip", "download", NNAPEC, "--no-deps",
@@ -102,7 +102,7 @@ def emulator_weights(path: str | None) -> pathlib.Path:
     digest = hashlib.sha256(p.read_bytes()).hexdigest()
     if digest != WEIGHTS_SHA256:
         raise Refusal(f"{p}: SHA-256 {digest} is not nnapec 0.1.1's nn_apec.h5 "
-                      f"({WEIGHTS_SHA256}); delete it to download it again")
+                      f"({WEIGHTS_SHA256}): give that file, or delete this one to download it")
     return p
 
 
@@ -181,17 +181,19 @@ def line_flux(emu, total, cont_model, lo, hi, apec=None):
     return (apec[i] - scale * cont_model[i]).sum()
 
 
-def emulator_error(emu, abund, kT, pick, sigma):
+def emulator_error(emu, abund, kT, pick, sigma, head=None):
     """Larger of the emulator's own error head and its departure from linearity in Abundanc
-    for the quantity ``pick(per_bin_flux) -> float`` (relative)."""
+    for the quantity ``pick(per_bin_flux) -> float`` (relative). ``head(per_bin_error)``: the
+    quantity's error from the per-bin errors taken as fully correlated (default ``pick``, right
+    for a sum of bins; a line, a difference of sums, adds its terms' errors)."""
     f1 = emu(abund, kT)[0] * emu.width
     lo, hi = abund * 0.5, min(abund * 2.0, float(emu.p_max[0]))
     flo, fhi = emu(lo, kT)[0] * emu.width, emu(hi, kT)[0] * emu.width
     q1, qlo, qhi = pick(f1), pick(flo), pick(fhi)
     q_lin = qlo + (qhi - qlo) * (abund - lo) / (hi - lo)
     lin = abs(q1 / q_lin - 1.0) if q_lin > 0 else np.inf
-    head = pick(np.log(10.0) * sigma * f1) / q1 if q1 > 0 else np.inf
-    return max(lin, head)
+    err = (head or pick)(np.log(10.0) * sigma * f1)
+    return max(lin, abs(err) / q1 if q1 > 0 else np.inf)
 
 
 def ioneq_fractions():
@@ -251,7 +253,7 @@ def main(argv=None):
     line_free = (~has_line) & (emu.energies > 2.0) & (emu.energies < 15.0)
 
     print(f"# cie / APEC (nnapec 0.1.1 emulator), Abundanc {args.abundance:g} (AG89), z = 0")
-    print(f"(emulator weights SHA-256 {WEIGHTS_SHA256[:16]}...; table: "
+    print(f"(emulator weights SHA-256 {WEIGHTS_SHA256[:16]}... checked; table: "
           f"{tab.provenance.get('command', '?').split()[0]} built {tab.provenance.get('built_utc', '?')};"
           f" continuum to {tab.cont_energy[-1]:.1f} keV)\n")
     band_head = " | ".join(f"{a:g}-{b:g} keV" for a, b in BANDS)
@@ -269,12 +271,14 @@ def main(argv=None):
             e = emulator_error(emu, args.abundance, kT, lambda f: band_flux(emu, f, a, b), sig)
             cells.append(f"{'~' if e > TRUST else ''}{r:.3f} ({100 * e:.1f})")
         rc = np.median(ours[line_free] / apec[line_free])
-        cells.append(f"{rc:.3f} ({np.min(ours[line_free] / apec[line_free]):.3f}-"
+        e = emulator_error(emu, args.abundance, kT, lambda f: f[line_free].sum(), sig)
+        cells.append(f"{'~' if e > TRUST else ''}{rc:.3f} ({100 * e:.1f}; "
+                     f"{np.min(ours[line_free] / apec[line_free]):.3f}-"
                      f"{np.max(ours[line_free] / apec[line_free]):.3f})")
         print(f"| {kT:g} | " + " | ".join(cells) + " |")
         rows[kT] = (ours, cont, apec, sig)
-    print("\n(each cell: cie / APEC, and the emulator's error in % in brackets; the last column "
-          "is the median and range over line-free bins)\n")
+    print("\n(each cell: cie / APEC, and the emulator's error in % in brackets; the last column: "
+          "the median over line-free bins, the emulator's error on their sum, and the range)\n")
 
     print("| line | window (keV) | " + " | ".join(f"kT {k:g}" for k in args.kT) + " |")
     print("|---" * (len(args.kT) + 2) + "|")
@@ -292,7 +296,12 @@ def main(argv=None):
             def pick(f, a=a, b=b, ours=ours, cont=cont):
                 return line_flux(emu, ours, cont, a, b, apec=f)
 
-            e = emulator_error(emu, args.abundance, kT, pick, sig)
+            def head(err, a=a, b=b, ours=ours, cont=cont):
+                i = window(emu, a, b)
+                side = np.r_[i[0] - 1 - SIDE:i[0] - 1, i[-1] + 2:i[-1] + 2 + SIDE]
+                return err[i].sum() + cont[i].sum() / ours[side].sum() * err[side].sum()
+
+            e = emulator_error(emu, args.abundance, kT, pick, sig, head)
             frac = ""
             if ioneq is not None:
                 fr = np.interp(np.log10(kT * 1.160451812e7), logt_ioneq, ioneq[ion])

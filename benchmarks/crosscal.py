@@ -182,6 +182,8 @@ def _load(paths):
     res, errors, counts = {}, [], None
     for path in paths:
         d = json.loads(pathlib.Path(path).read_text())
+        if counts is not None and d["counts"] != counts:
+            raise SystemExit(f"--merge: {path} has counts {d['counts']}, the others {counts}")
         counts = d["counts"]
         errors += [tuple(e) for e in d["errors"]]
         for cell in d["cells"]:
@@ -202,6 +204,8 @@ def main():
     ap.add_argument("--save", help="write the pairs' results to this JSON")
     ap.add_argument("--merge", nargs="+", help="print the tables of saved parts, and stop")
     args = ap.parse_args()
+    if args.part and not args.save:
+        ap.error("--part runs half of the pairs: give --save FILE to keep them for --merge")
     cells = [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS] + \
             [("area", a) for a in AREAS]
     if args.merge:

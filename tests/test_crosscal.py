@@ -283,6 +283,15 @@ def test_rim_route_gain_error_is_the_calibrated_one():
     assert b["slope"] == a["slope"]
     assert b["sigma_slope"] == pytest.approx(f * a["sigma_slope"], rel=1e-12)
     assert "NOT calibrated" in raw["method"] and "calibrated on the validation" in calibrated["method"]
+    # the p-value: chi2 of the band log-ratios against the validation null pairs of the class
+    from sherpa_rim.crosscal.routes import calibrated_p
+    null = dec.session.entry["crosscal_null_calibration"]
+    with_null = rim_route(res, 0, 0.05, cal, null)
+    c = with_null["observations"][1]
+    assert c["chi2"] == a["chi2"] and a["p"] == a["p_chi2"]
+    assert c["p"] == calibrated_p(c["chi2"], null, "1e3-1e4")[0] and "1e3-1e4" in c["p_from"] or \
+        "pooled" in c["p_from"]
+    assert "p calibrated on null pairs" in with_null["method"] and "p NOT calibrated" in raw["method"]
 
 
 def test_calibrated_p_counts_null_pairs():
@@ -333,3 +342,20 @@ def test_learned_routes_use_the_validation_calibrations():
     assert b["sigma_slope"] == pytest.approx(f * a["sigma_slope"], rel=1e-12)
     assert "NOT calibrated" in raw["method"] and "calibrated on null" in cal["method"]
     assert cal["p"] == b["p"]          # one comparison: Bonferroni factor 1
+
+
+def test_several_observations_take_the_bonferroni_p():
+    """With three observations the set's p is min(1, 2 x the smallest observation's p)."""
+    from sherpa_rim.amortised.params import ParameterEstimator
+    from sherpa_rim.crosscal.routes import network_route
+    from sherpa_rim.runtime import shared
+    net = shared(ParameterEstimator, "param_default").entry["crosscal_null_calibration"]
+
+    def est(m):
+        return {"proposal": {"mean": m, "sd": [0.05, 0.1, 0.002, 0.05]}}
+    ests = [est([1.0, 0.5, 0.05, -3.0]), est([1.03, 0.47, 0.051, -2.95]),
+            est([1.1, 0.4, 0.056, -2.8])]
+    rep = network_route(ests, 0, ["1e4-1e5"] * 3, net)
+    ps = [o["p"] for o in rep["observations"].values()]
+    assert len(ps) == 2 and rep["p"] == pytest.approx(min(1.0, 2 * min(ps)))
+    assert rep["p"] > min(ps)

@@ -282,7 +282,7 @@ def ion_list(h5):
 
 
 def patch_free_free(args):
-    """Ions cached before the 4 pi fix: add (4 pi - 1) x their free-free continuum."""
+    """Ions cached without the 4 pi factor: add (4 pi - 1) x their free-free continuum."""
     z, stage, h5, work = args
     import warnings
 
@@ -383,10 +383,9 @@ def extend_continuum(args):
     logging.getLogger("fiasco").setLevel(logging.ERROR)
     ion = fiasco.Ion((z, stage), 10 ** LOGT * u.K, hdf5_dbase_root=str(h5))
     frac = np.asarray(ion.ionization_fraction, dtype=float)
-    notes = []          # continuum notes first, as compute_ion writes them
-    d["cont_cum"], d["loss_cont"] = ion_continuum(ion, frac, egrid, notes)
-    notes += [n for n in json.loads(str(d["notes"]))
-              if not n.startswith(("free-free failed", "free-bound failed", "two-photon failed"))]
+    notes = [n for n in json.loads(str(d["notes"]))
+             if not n.startswith(("free-free failed", "free-bound failed", "two-photon failed"))]
+    d["cont_cum"], d["loss_cont"] = ion_continuum(ion, frac, egrid, notes)   # appends its notes
     d["egrid"] = egrid
     d["ff_4pi"] = np.array(True)
     d["notes"] = np.array(json.dumps(notes))

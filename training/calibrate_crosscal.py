@@ -145,10 +145,13 @@ def calibrate(n: int = 150, n_null: int = 300, seed: int = 43, name: str = "rim_
         gain_rim.update(common, quantity="68.3 % quantile of |slope - true| / curvature sigma of "
                         "the RIM route's gain", class_of_pair="the class of the fainter spectrum",
                         gains=list(GAINS), counts=list(COUNTS), n_pairs=n)
-        net["gain"].update(common, quantity="68.3 % quantile of |slope - true| / sigma of the "
-                           "network route's gain (from the redshift difference)",
-                           gains=list(GAINS), counts=list(COUNTS), n_pairs=n)
-        for label, cal in (("RIM gain", gain_rim), ("network gain", net["gain"])):
+        if net["gain"]:
+            net["gain"].update(common, quantity="68.3 % quantile of |slope - true| / sigma of "
+                               "the network route's gain (from the redshift difference)",
+                               gains=list(GAINS), counts=list(COUNTS), n_pairs=n)
+        for label, cal in (("RIM gain", gain_rim), ("network gain", net["gain"] or {})):
+            if not cal:
+                continue
             print(f"{label}: 68.3 % of |z| below " + ", ".join(
                 f"{c} {f:.2f} ({cal['n'][c]})" for c, f in cal["classes"].items())
                 + f"; pooled {cal['pooled']:.2f}")
@@ -156,10 +159,13 @@ def calibrate(n: int = 150, n_null: int = 300, seed: int = 43, name: str = "rim_
         null_rim.update(common, quantity="chi2 of the RIM route's band log-ratios on null pairs "
                         "(no shift; two different responses)", counts="log-uniform 3e3-3e5",
                         n_pairs=n_null)
-        net["null"].update(common, quantity="chi2 of the network route's four parameter "
-                           "differences on null pairs (no shift; two different responses)",
-                           counts="log-uniform 3e3-3e5", n_pairs=n_null)
-        for label, cal in (("RIM null chi2", null_rim), ("network null chi2", net["null"])):
+        if net["null"]:
+            net["null"].update(common, quantity="chi2 of the network route's four parameter "
+                               "differences on null pairs (no shift; two different responses)",
+                               counts="log-uniform 3e3-3e5", n_pairs=n_null)
+        for label, cal in (("RIM null chi2", null_rim), ("network null chi2", net["null"] or {})):
+            if not cal:
+                continue
             print(f"{label}: 95 % quantile " + ", ".join(
                 f"{c} {np.quantile(v, 0.95):.1f} ({len(v)})" for c, v in cal["classes"].items()))
     return gain_rim, null_rim, net

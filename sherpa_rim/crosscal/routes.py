@@ -234,12 +234,14 @@ def network_route(estimates: List[Dict], reference: int = 0,
         return np.asarray(m, float), np.asarray(s, float)     # ln kT, Z, z, ln norm
     mr, sr = coords(estimates[reference])
     how = ("p and gain error calibrated on null and shifted pairs of the validation ObsIDs"
-           if calibration else "p and gain error NOT calibrated (chi2 distribution; the "
-           "network's own widths)")
+           if calibration and calibration.get("null") and calibration.get("gain") else
+           "p and gain error NOT calibrated (the chi2 distribution and the network's own widths where "
+           "the manifest lacks either calibration)")
     out = {"observations": {}, "method": f"parameter network per observation (module "
                                          f"docstring); {how}"}
     chi_tot, dof_tot, ps = 0.0, 0, []
     order = list(CLASSES)
+    null = (calibration or {}).get("null")
     for k, e in enumerate(estimates):
         if k == reference:
             continue
@@ -249,13 +251,13 @@ def network_route(estimates: List[Dict], reference: int = 0,
         chi = float(np.sum((d / sd) ** 2))
         cls = (min(classes[k], classes[reference], key=order.index) if classes else None)
         factor = 1.0
-        if calibration and cls is not None:
-            g = calibration["gain"]
+        g = (calibration or {}).get("gain")
+        if g and cls is not None:
             factor = float(g["classes"].get(cls, g["pooled"]))
         slope = (1.0 + mr[2]) / (1.0 + m[2])
         s_slope = factor * slope * float(np.hypot(sr[2] / (1 + mr[2]), s[2] / (1 + m[2])))
         p_chi2 = float(sps.chi2.sf(chi, 4))
-        p_cal, p_how = (calibrated_p(chi, calibration["null"], cls) if calibration and cls
+        p_cal, p_how = (calibrated_p(chi, null, cls) if null and cls
                         else (None, "no null calibration"))
         out["observations"][k] = {
             "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
@@ -267,7 +269,7 @@ def network_route(estimates: List[Dict], reference: int = 0,
         chi_tot += chi
         dof_tot += 4
         ps.append(out["observations"][k]["p"])
-    _set_p(out, ps, chi_tot, dof_tot, p_cal is not None if ps else False)
+    _set_p(out, ps, chi_tot, dof_tot, bool(null) and bool(classes))
     return out
 
 

@@ -279,7 +279,7 @@ def warn_beyond_table(e_hi, redshift: float, name: str = "cie") -> None:
         _BEYOND_WARNED.add(name)
         warnings.warn(f"{name}: bins above {top / (1.0 + redshift):.4g} keV (observed; {top:.4g} keV "
                       "in the rest frame) are beyond the emission table and get no emission: "
-                      "notice a band below it", UserWarning, stacklevel=3)
+                      "harmless when the noticed channels lie well below", UserWarning, stacklevel=3)
 
 
 def spectrum(kT: float, abundance: float, redshift: float, norm: float, e_lo, e_hi, *,
