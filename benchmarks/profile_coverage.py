@@ -34,8 +34,12 @@ from sherpa_rim.poisson import SpectralData  # noqa: E402
 logging.getLogger("sherpa").setLevel(logging.ERROR)
 
 
+STALLED = [0]   # global fits beaten by a profile fit (then refitted from there)
+
+
 def profile_2dlnl(nll, x_true, x_best, f_best, j):
-    """2 dlnL of the profile at the true value of parameter ``j`` (the others refitted)."""
+    """2 dlnL of the profile at the true value of parameter ``j`` (the others refitted). Where
+    that fit beats the global one (a stalled simplex), the global fit restarts from it."""
     idx = [i for i in range(x_true.size) if i != j]
 
     def g(v):
@@ -44,6 +48,13 @@ def profile_2dlnl(nll, x_true, x_best, f_best, j):
         return nll(u)
     r = minimize(g, x_best[idx], method="Nelder-Mead",
                  options=dict(xatol=1e-7, fatol=1e-6, maxiter=6000))
+    if r.fun < f_best:
+        STALLED[0] += 1
+        u = x_true.copy()
+        u[idx] = r.x
+        again = minimize(nll, u, method="Nelder-Mead",
+                         options=dict(xatol=1e-7, fatol=1e-6, maxiter=6000))
+        f_best = min(r.fun, again.fun)
     return 2.0 * (r.fun - f_best)
 
 
@@ -78,7 +89,8 @@ def bench_row(seed=2026):
     print(f"bench row 'test ObsIDs, nH = 0' (seed {seed}, {full.size} spectra): 2 dlnL at the "
           f"truth, all four free: mean {full.mean():.2f} (chi2_4: 4), {100 * np.mean(full < 4.72):.0f} % "
           f"below 4.72 (68.3 %); profile interval holds the true kT: "
-          f"{100 * np.mean(prof < 1):.1f} % (68.3) / {100 * np.mean(prof < 2.706):.1f} % (90)")
+          f"{100 * np.mean(prof < 1):.1f} % (68.3) / {100 * np.mean(prof < 2.706):.1f} % (90); "
+          f"global fits refitted from a better profile fit: {STALLED[0]}")
 
 
 def main():
@@ -128,7 +140,8 @@ def main():
                 v = np.array(v)
                 print(f"{k + 1} spectra, lines {mode}: 68 % profile interval holds the true kT in "
                       f"{100 * np.mean(v[:, 0] < 1):.0f} %, the true z in "
-                      f"{100 * np.mean(v[:, 1] < 1):.0f} %", flush=True)
+                      f"{100 * np.mean(v[:, 1] < 1):.0f} %; global fits refitted from a better "
+                      f"profile fit so far: {STALLED[0]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from CHIANTI 9.0.1 with fiasco 0.6.2) holds, for each element of APEC's set and
 * line energies (keV) and photon emissivities eps_l(T) [photons cm^3 s^-1]
   per unit n_e n_H and unit abundance;
 * the continuum (free-free + free-bound + two-photon, plus the weakest lines
-  as a pseudo-continuum) in the cells of a fine log-spaced grid (0.05-15 keV).
+  as a pseudo-continuum) in the cells of a fine log-spaced grid (0.05-50 keV).
 
 Notes
 -----
