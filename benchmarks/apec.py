@@ -2,7 +2,7 @@
 
     ./dev.sh bench apec [--emulator nn_apec.h5] [--kT 2 3 4 6 8 12] [--abundance 1]
 
-Pip Sherpa has no XSPEC and this machine no AtomDB files, so the APEC reference is the APEC
+Pip Sherpa has no XSPEC and the project reads no AtomDB files, so the APEC reference is the APEC
 emulator of nnapec 0.1.1 (PyPI, J. M. Burgess; trained on APEC with AG89 abundances): a network
 of two inputs (Abundanc, kT) that returns APEC's photon flux density, for norm 1, at 2,000
 energies log-spaced over 0.01-50 keV, with a log-variance head (its own error). The script
@@ -163,6 +163,11 @@ def window(emu, lo, hi):
     return np.flatnonzero((emu.energies >= lo) & (emu.energies <= hi))
 
 
+def sidebands(i):
+    """SIDE bins either side of the window ``i``, after a one-bin gap."""
+    return np.r_[i[0] - 1 - SIDE:i[0] - 1, i[-1] + 2:i[-1] + 2 + SIDE]
+
+
 def band_flux(emu, per_bin, lo, hi):
     return per_bin[window(emu, lo, hi)].sum()
 
@@ -174,7 +179,7 @@ def line_flux(emu, total, cont_model, lo, hi, apec=None):
     binned spectrum) it is ``cont_model`` scaled by APEC / ``cie`` in side windows of SIDE bins
     either side (both codes' weak lines included there)."""
     i = window(emu, lo, hi)
-    side = np.r_[i[0] - 1 - SIDE:i[0] - 1, i[-1] + 2:i[-1] + 2 + SIDE]
+    side = sidebands(i)
     if apec is None:
         return (total[i] - cont_model[i]).sum()
     scale = apec[side].sum() / total[side].sum()
@@ -298,7 +303,7 @@ def main(argv=None):
 
             def head(err, a=a, b=b, ours=ours, cont=cont):
                 i = window(emu, a, b)
-                side = np.r_[i[0] - 1 - SIDE:i[0] - 1, i[-1] + 2:i[-1] + 2 + SIDE]
+                side = sidebands(i)
                 return err[i].sum() + cont[i].sum() / ours[side].sum() * err[side].sum()
 
             e = emulator_error(emu, args.abundance, kT, pick, sig, head)
