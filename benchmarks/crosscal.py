@@ -17,8 +17,8 @@ the held-out test ObsIDs, at 1e4, 1e5 and 1e6 counts each in 0.5-7 keV:
 * **area**: the second's effective area changed by 2, 5 or 10 % in one of the eight log
   bands of 0.5-7 keV (drawn per pair), the data set carrying the nominal ARF.
 
-Each pair goes through ``crosscal`` by the three routes (joint fit: slope and five area knots
-free; RIM; network). Printed: the false-alarm rate at p < 0.05 of each null (with the
+Each pair goes through ``crosscal`` by the four routes (joint fit: slope and five area knots
+free; RIM; parameter network; cross-calibration network), or those of ``--routes``. Printed: the false-alarm rate at p < 0.05 of each null (with the
 binomial 95 % range), the detection rate of each injection at a 5 % false-alarm rate (the
 threshold the 5 % quantile of that route's p-values on the "different responses" null at
 the same counts), and the coverage of the joint fit's 68 % gain interval.
@@ -44,7 +44,8 @@ from sherpa_rim.models import GainShift  # noqa: E402
 from sherpa_rim.rim.band import BAND_EDGES  # noqa: E402
 from common import fake_spectrum, test_responses  # noqa: E402
 
-ROUTES = ("joint", "rim", "network")
+ROUTES = ("joint", "rim", "network", "crossnet")
+GROUPS = (("joint",), ("rim", "network"), ("crossnet",))     # routes run together
 GAINS = (0.0025, 0.005, 0.01, 0.02)
 AREAS = (0.02, 0.05, 0.10)
 
@@ -66,15 +67,17 @@ def area_arf(arf, a, band):
     return DataARF("changed", arf.energ_lo, arf.energ_hi, arf.specresp * f, exposure=arf.exposure)
 
 
-def one_pair(pairs, kind, size, counts, rng, seed):
-    """Run crosscal on one simulated pair; returns {route: (p, slope, sigma_slope)}."""
+def one_pair(pairs, kind, size, counts, rng, seed, routes=ROUTES):
+    """Run crosscal on one simulated pair; returns {route: (p, slope, sigma_slope, [[ln area
+    ratio, its sigma] per band])} and, under "_pair", the total counts of both spectra (which
+    identify the pair across runs) and the band whose area changed (-1: none)."""
     i = rng.integers(len(pairs))
     j = i if kind == "identical" else (i + 1 + rng.integers(len(pairs) - 1)) % len(pairs)
     truth = draw_source(rng)
     _, _, arf1, rmf1 = pairs[i]
     _, _, arf2, rmf2 = pairs[j]
     d1 = fake_spectrum(arf1, rmf1, truth, counts, rng)       # sets truth["norm"]
-    wrap, sim_arf = None, None
+    wrap, sim_arf, k = None, None, -1
     if kind == "gain":
         def wrap(src):
             g = GainShift("inj").attach(arf=arf2)
@@ -85,24 +88,36 @@ def one_pair(pairs, kind, size, counts, rng, seed):
         sim_arf = area_arf(arf2, size, (BAND_EDGES[k], BAND_EDGES[k + 1]))
     # the same source (the same norm) seen through the second response
     d2 = fake_spectrum(arf2, rmf2, truth, None, rng, wrap=wrap, sim_arf=sim_arf)
-    out = {}
-    for routes in (("joint",), ("rim", "network")):
+    out = {"_pair": [float(d1.counts.sum()), float(d2.counts.sum()), int(k)]}
+    for group in GROUPS:
+        group = tuple(r for r in group if r in routes)
+        if not group:
+            continue
         try:
-            rep = crosscal._compare([d1, d2], ["a", "b"], routes, None, truth["nH"], "slope",
+            rep = crosscal._compare([d1, d2], ["a", "b"], group, None, truth["nH"], "slope",
                                     "knots", 32)
         except Exception as exc:      # noqa: BLE001 - counted per route, never dropped
-            for r in routes:
+            for r in group:
                 out[r] = f"{type(exc).__name__}: {exc}"
             continue
-        for r in routes:
+        for r in group:
             o = rep.routes[r]["observations"][1]
-            out[r] = (rep.routes[r]["p"], 1.0 + o["gain_1keV_eV"] / 1e3, o["sigma_1keV_eV"] / 1e3)
+            bands = [[float(np.log(a)), float(sa)] for a, sa in
+                     (rep._area(r, o, b) for b in crosscal.log_bands())]
+            out[r] = (rep.routes[r]["p"], 1.0 + o["gain_1keV_eV"] / 1e3, o["sigma_1keV_eV"] / 1e3,
+                      bands)
     return out
+
+
+def ran(row, route):
+    """The route's (p, slope, sigma) on a pair, or None (refused, failed or not run)."""
+    v = row.get(route)
+    return None if v is None or isinstance(v, str) else v
 
 
 def pvals(rows, route):
     """The route's p-values over the pairs it ran on (refused pairs left out)."""
-    return np.array([r[route][0] for r in rows if not isinstance(r[route], str)])
+    return np.array([ran(r, route)[0] for r in rows if ran(r, route) is not None])
 
 
 def binom_range(n, p=0.05):
@@ -118,7 +133,7 @@ def report(res, counts, errors, cells, t_total):
 
     def fa(rows, x):
         p = pvals(rows, x)
-        refused = len(rows) - p.size
+        refused = sum(isinstance(r.get(x), str) for r in rows)
         return (f"{100 * np.mean(p < 0.05):.1f} %" if p.size else "-") + (f" ({refused})" if refused else "")
     for kind in ("identical", "different"):
         for c in counts:
@@ -153,12 +168,38 @@ def report(res, counts, errors, cells, t_total):
         for kind, size in [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS]:
             for c in counts:
                 for r in res[(kind, size, c)]:
-                    if isinstance(r[x], str):
+                    if ran(r, x) is None:
                         continue
-                    _, slope, s = r[x]
+                    slope, s = ran(r, x)[1:3]
                     hits.append(abs(slope - (1.0 + size)) <= s)
         h = np.asarray(hits, float)
+        if not h.size:
+            continue
         print(f"- {x}: {100 * h.mean():.1f} % of {h.size} pairs (target 68 +- 7 %)")
+    print("\n## 68 % area-ratio intervals per band: coverage of the true ln ratio (pairs run with "
+          "the per-band output)")
+    for x in ROUTES:
+        hits = {"null pairs, every band": [], "area pairs, the changed band": [],
+                "area pairs, the other bands": []}
+        for (kind, size, c), rows in res.items():
+            if kind == "gain":
+                continue
+            for r in rows:
+                v = ran(r, x)
+                if v is None or len(v) < 4:
+                    continue
+                changed = r["_pair"][2] if kind == "area" else -1
+                for b, (lr, s) in enumerate(v[3]):
+                    if not (np.isfinite(lr) and np.isfinite(s) and s > 0):
+                        continue
+                    truth = np.log1p(size) if b == changed else 0.0
+                    key = ("null pairs, every band" if kind != "area" else
+                           "area pairs, the changed band" if b == changed else
+                           "area pairs, the other bands")
+                    hits[key].append(abs(lr - truth) <= s)
+        if any(hits.values()):
+            print(f"- {x}: " + "; ".join(f"{k} {100 * np.mean(h):.1f} % of {len(h)}"
+                                         for k, h in hits.items() if h))
     if errors:
         kinds = {}
         for k, sz, c, route, e in errors:
@@ -187,9 +228,26 @@ def _load(paths):
         counts = d["counts"]
         errors += [tuple(e) for e in d["errors"]]
         for cell in d["cells"]:
-            res[(cell["kind"], cell["size"], cell["counts"])] = [
-                {r: (tuple(v) if not isinstance(v, str) else v) for r, v in row.items()}
-                for row in cell["rows"]]
+            key = (cell["kind"], cell["size"], cell["counts"])
+            rows = [{r: (tuple(v) if not isinstance(v, str) else v) for r, v in row.items()}
+                    for row in cell["rows"]]
+            if key not in res:
+                res[key] = rows
+                continue
+            # the same cell from a run of other routes: the same pairs (same seed and part),
+            # checked by their counts where both runs recorded them
+            old = res[key]
+            if len(old) != len(rows):
+                raise SystemExit(f"--merge: {path} has {len(rows)} pairs in cell {key}, an "
+                                 f"earlier file {len(old)}: not the same pairs")
+            for a, b in zip(old, rows):
+                if "_pair" in a and "_pair" in b and list(a["_pair"]) != list(b["_pair"]):
+                    raise SystemExit(f"--merge: {path} differs from an earlier file in the pairs "
+                                     f"of cell {key} (counts {b['_pair']} against {a['_pair']})")
+                clash = set(a) & set(b) - {"_pair"}
+                if clash:
+                    raise SystemExit(f"--merge: {path} repeats routes {sorted(clash)} of cell {key}")
+                a.update(b)
     return res, errors, counts
 
 
@@ -203,6 +261,9 @@ def main():
     ap.add_argument("--part", choices=("nulls", "injections"), help="run only these pairs")
     ap.add_argument("--save", help="write the pairs' results to this JSON")
     ap.add_argument("--merge", nargs="+", help="print the tables of saved parts, and stop")
+    ap.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES),
+                    help="the routes to run (the pairs do not depend on it: a run of other routes "
+                         "with the same --seed and --part sees the same pairs, and --merge joins them)")
     args = ap.parse_args()
     if args.part and not args.save:
         ap.error("--part runs half of the pairs: give --save FILE to keep them for --merge")
@@ -230,9 +291,9 @@ def main():
             m = max(1, n_null // len(args.counts)) if kind in ("identical", "different") else n
             rows = []
             for k in range(m):
-                r = one_pair(pairs, kind, size, c, rng, k)
+                r = one_pair(pairs, kind, size, c, rng, k, args.routes)
                 for route, v in r.items():
-                    if isinstance(v, str):
+                    if route != "_pair" and isinstance(v, str):
                         errors.append((kind, size, c, route, v))
                 rows.append(r)
             res[(kind, size, c)] = rows

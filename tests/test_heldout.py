@@ -7,7 +7,7 @@ from sherpa_rim.runtime import read_manifest
 from sherpa_rim.sim import SimConfig, build_response_sets, simulate
 from sherpa_rim.sim.responses import SPLIT, base_components, recorded_split
 
-MODELS = ("rim_default", "param_default", "dae_default")
+MODELS = ("rim_default", "param_default", "dae_default", "crossnet_default")
 
 
 def _trained():

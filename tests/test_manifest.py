@@ -12,7 +12,7 @@ import pytest
 from sherpa_rim.runtime import models_dir, read_manifest, sha256_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODELS = ("rim_default", "param_default", "dae_default")
+MODELS = ("rim_default", "param_default", "dae_default", "crossnet_default")
 
 
 def _entry(name):

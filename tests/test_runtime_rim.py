@@ -87,7 +87,7 @@ def test_wrong_grid_is_refused():
         dec.run(np.ones((1, 100)), np.ones((100, 50)), np.ones((1, 100)))
 
 
-@pytest.mark.parametrize("name", ["rim_default", "param_default", "dae_default"])
+@pytest.mark.parametrize("name", ["rim_default", "param_default", "dae_default", "crossnet_default"])
 def test_torch_and_onnxruntime_agree(name):
     """The shipped weights in torch and the shipped ONNX graph agree to 1e-4 relative."""
     torch = pytest.importorskip("torch")
@@ -111,6 +111,14 @@ def test_torch_and_onnxruntime_agree(name):
         mod = ParamNet(**ck["model_config"])
         mod.load_state_dict(ck["model"])
         ex = example_inputs_rim(RIMConfig(), batch=4, seed=123)
+    elif entry["kind"] == "crossnet":
+        from training.crossnet import CrossNet
+        from training.export import example_inputs_rim
+        from training.rim import RIMConfig
+        mod = CrossNet(**ck["model_config"])
+        mod.load_state_dict(ck["model"])
+        ex = (example_inputs_rim(RIMConfig(), batch=4, seed=123)
+              + example_inputs_rim(RIMConfig(), batch=4, seed=124))
     else:
         from training.dae import DAE
         mod = DAE(**ck["model_config"])

@@ -1,6 +1,7 @@
 """Calibrate the learned routes of a cross-calibration on the validation ObsIDs.
 
     python -m training.calibrate_crosscal [--n 150] [--n-null 300] [--seed 43]
+    python -m training.calibrate_crosscal --crossnet [--n 150] [--n-null 300] [--seed 45]
 
 The RIM route and the network route of a cross-calibration (:mod:`sherpa_rim.crosscal.routes`)
 compare two observations of one source; their statistics take errors as independent and
@@ -20,7 +21,9 @@ ObsIDs and runs both routes on each pair:
 
 Stored in the manifest: the RIM's entry (``crosscal_gain_calibration``,
 ``crosscal_null_calibration``) and the parameter network's (``crosscal_null_calibration``,
-holding ``null`` and ``gain``). Coverage and false alarms on the *test* ObsIDs are measured
+holding ``null`` and ``gain``). With ``--crossnet`` the same for the cross-calibration
+network alone (``sherpa_rim.crosscal.pairnet``; null counts 3e3-1e6, the range it was trained
+on): its entry's ``crosscal_null_calibration``. Coverage and false alarms on the *test* ObsIDs are measured
 by ``./dev.sh bench crosscal``.
 """
 import argparse
@@ -81,6 +84,79 @@ def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
     o = rim_route(res, 0, truth["redshift"])["observations"][1]
     n = network_route(ests, 0)["observations"][1]
     return fainter_class(res), o, n, all(r.in_prior is not False for r in res)
+
+
+def crossnet_pair(pairs, g, counts, rng, cn):
+    """(class, row) of the crossnet route on one simulated pair (as :func:`one_pair`)."""
+    from common import fake_spectrum
+
+    from sherpa_rim.crosscal.pairnet import N_SOURCE
+    from sherpa_rim.crosscal.routes import CLASS_ORDER
+    from sherpa_rim.models import GainShift
+    from sherpa_rim.observation import observation_from_data
+    from sherpa_rim.rim.band import count_class
+    i = rng.integers(len(pairs))
+    j = (i + 1 + rng.integers(len(pairs) - 1)) % len(pairs)
+    truth = {"kT": float(np.exp(rng.uniform(np.log(1.0), np.log(6.0)))),
+             "abundance": float(rng.uniform(0.2, 1.0)), "redshift": float(rng.uniform(0.0, 0.2)),
+             "nH": float(rng.uniform(0.0, 0.1))}
+    _, _, arf1, rmf1 = pairs[i]
+    _, _, arf2, rmf2 = pairs[j]
+    d1 = fake_spectrum(arf1, rmf1, truth, counts, rng)
+
+    def wrap(src):
+        gs = GainShift("inj").attach(arf=arf2)
+        gs.slope = 1.0 + g
+        return gs(src)
+    d2 = fake_spectrum(arf2, rmf2, truth, None, rng, wrap=wrap)
+    o1, o2 = (observation_from_data(d, cn.grid) for d in (d1, d2))
+    m, s = cn.pair(o1, o2, truth["nH"])
+    cls = min(count_class(o1.counts_noticed), count_class(o2.counts_noticed), key=CLASS_ORDER.index)
+    return cls, {"chi2": float(np.sum((m[N_SOURCE:] / s[N_SOURCE:]) ** 2)),
+                 "z_slope": float((np.exp(m[3]) - (1.0 + g)) / (np.exp(m[3]) * s[3]))}
+
+
+def calibrate_crossnet(n: int = 150, n_null: int = 300, seed: int = 45,
+                       name: str = "crossnet_default"):
+    """The cross-calibration network's ``crosscal_null_calibration``: ``null`` (chi2 of its
+    nine calibration outputs on null pairs, counts log-uniform 3e3-1e6) and ``gain`` (the
+    factor on its slope's width per class, from ``n`` pairs with a gain)."""
+    from sherpa_rim.crosscal.pairnet import CrossNetEstimator
+    rng = np.random.default_rng(seed)
+    pairs = val_responses()
+    cn = CrossNetEstimator(name)
+    z_by, chi_by = {}, {}
+    for k in range(n + n_null):
+        if k < n:
+            g, c = GAINS[k % len(GAINS)], COUNTS[(k // len(GAINS)) % len(COUNTS)]
+        else:
+            g, c = 0.0, float(np.exp(rng.uniform(np.log(3e3), np.log(1e6))))
+        cls, row = crossnet_pair(pairs, g, c, rng, cn)
+        if k < n:
+            z_by.setdefault(cls, []).append(row["z_slope"])
+        else:
+            chi_by.setdefault(cls, []).append(row["chi2"])
+        if (k + 1) % 50 == 0:
+            print(f"  {k + 1}/{n + n_null} pairs", flush=True)
+    made = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    common = {"split": "val", "made_utc": made,
+              "reproduce": f"python -m training.calibrate_crosscal --crossnet --n {n} "
+                           f"--n-null {n_null} --seed {seed} --crossnet-name {name}"}
+    out = {"null": _nulls(chi_by), "gain": _factors(z_by)}
+    if out["null"]:
+        out["null"].update(common, quantity="chi2 of the crossnet route's nine calibration "
+                           "outputs on null pairs (no shift; two different responses)",
+                           counts="log-uniform 3e3-1e6", n_pairs=n_null)
+        print("crossnet null chi2: 95 % quantile " + ", ".join(
+            f"{c} {np.quantile(v, 0.95):.1f} ({len(v)})" for c, v in out["null"]["classes"].items()))
+    if out["gain"]:
+        out["gain"].update(common, quantity="68.3 % quantile of |slope - true| / sigma of the "
+                           "crossnet route's gain (its widths already carry the training "
+                           "calibration)", gains=list(GAINS), counts=list(COUNTS), n_pairs=n)
+        print("crossnet gain: 68.3 % of |z| below " + ", ".join(
+            f"{c} {f:.2f} ({out['gain']['n'][c]})" for c, f in out["gain"]["classes"].items())
+            + f"; pooled {out['gain']['pooled']:.2f}")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _factors(z_by: dict):
@@ -186,9 +262,20 @@ def main(argv=None):
     ap.add_argument("--name", default="rim_default")
     ap.add_argument("--param-name", default="param_default")
     ap.add_argument("--folder", default=None)
+    ap.add_argument("--crossnet", action="store_true",
+                    help="calibrate the cross-calibration network instead (counts 3e3-1e6)")
+    ap.add_argument("--crossnet-name", default="crossnet_default")
     args = ap.parse_args(argv)
-    gain_rim, null_rim, net = calibrate(args.n, args.n_null, args.seed, args.name, args.param_name)
     path = (pathlib.Path(args.folder) if args.folder else models_dir()) / "manifest.json"
+    if args.crossnet:
+        cal = calibrate_crossnet(args.n, args.n_null, args.seed, args.crossnet_name)
+        man = json.loads(path.read_text())
+        entry = man["models"][args.crossnet_name]
+        entry["crosscal_null_calibration"] = {**entry.get("crosscal_null_calibration", {}), **cal}
+        path.write_text(json.dumps(man, indent=1, sort_keys=False) + "\n")
+        print(f"-> {path} (models.{args.crossnet_name}.crosscal_null_calibration)")
+        return
+    gain_rim, null_rim, net = calibrate(args.n, args.n_null, args.seed, args.name, args.param_name)
     man = json.loads(path.read_text())
     rim, par = man["models"][args.name], man["models"][args.param_name]
     # a run with --n 0 or --n-null 0 computes one part and keeps the other as it is

@@ -3,6 +3,7 @@
     python -m training.export rim runs/rim_gpu/best.pt --name rim_default
     python -m training.export param runs/param_gpu/best.pt
     python -m training.export dae runs/dae_gpu/best.pt
+    python -m training.export crossnet runs/crossnet_cpu/best.pt
 
 One graph with inputs S (B, C), R (B, C, E), sigma (B, C), the T steps unrolled,
 weights inside the file (``external_data=False``), exported on the CPU.
@@ -23,6 +24,8 @@ from sherpa_rim.response.grid import RIM_GRID
 from sherpa_rim.runtime import read_manifest, sha256_file
 from sherpa_rim.sim.responses import SPLIT
 
+from .crossnet import PARAMS as CROSS_PARAMS
+from .crossnet import TARGET_SCALE, CrossNet
 from .dae import DAE
 from .params import PARAMS, ParamNet
 from .rim import RIM, RIMConfig, RIMExport
@@ -152,6 +155,8 @@ def provenance(name, kind, ck, ckpt, weights_sha256, folder=MODELS) -> dict:
     cfg_file = cfg.get("config_file")
     if kind == "rim":
         command = f"python -m training.train_rim --config {cfg_file}"
+    elif kind == "crossnet":
+        command = f"python -m training.crossnet --config {cfg_file} --base runs/base.npz"
     else:
         command = f"python -m training.amortised {kind} --config {cfg_file} --base runs/base.npz"
     init = None
@@ -173,6 +178,9 @@ def provenance(name, kind, ck, ckpt, weights_sha256, folder=MODELS) -> dict:
     steps += [command, f"python -m training.export {kind} {ckpt} --name {name}"]
     if kind == "rim":
         steps.append("python -m training.calibrate_rim")
+    if kind == "crossnet":
+        steps.append("python -m training.calibrate_crosscal --crossnet --n 150 --n-null 300 "
+                     f"--seed 45 --crossnet-name {name}")
     return {"chain": chain + [stage], "reproduce": " && ".join(steps), "split": SPLIT,
             # the response library (../shared/data/chandra, Sherpa's test data) is Chandra ACIS
             "instrument": {"telescop": ["CHANDRA", "CXC"], "instrume": ["ACIS"]},
@@ -185,6 +193,8 @@ def _counts_range(kind, cfg):
     from sherpa_rim.sim.spectra import SimConfig
     from .data import MIXTURE
     from .params import PARAM_MIXTURE
+    if kind == "crossnet":
+        return [float(x) for x in ((cfg.get("data") or {}).get("counts") or (3e3, 1e6))]
     mix = (cfg.get("data") or {}).get("mixture") or (PARAM_MIXTURE if kind == "param" else MIXTURE)
     ranges = [m.get("counts_range", SimConfig.counts_range) for m in mix if m["noise"] == "poisson"]
     return [float(min(r[0] for r in ranges)), float(max(r[1] for r in ranges))]
@@ -207,7 +217,8 @@ class _DAEExport(nn.Module):
 
 
 def export_amortised(kind, ckpt, name=None, folder=None):
-    """Export a parameter network (``kind='param'``) or DAE (``'dae'``) checkpoint."""
+    """Export a parameter network (``kind='param'``), DAE (``'dae'``) or cross-calibration
+    network (``'crossnet'``) checkpoint."""
     folder = pathlib.Path(folder or MODELS)
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     g = torch.Generator().manual_seed(0)
@@ -224,6 +235,24 @@ def export_amortised(kind, ckpt, name=None, folder=None):
                  "smoke_out_shapes": {"param_mean": [2, len(PARAMS)]},
                  "description": "parameter network: Gaussian mean/log-sd of log kT, abundance, "
                                 "redshift, log flux"}
+    elif kind == "crossnet":
+        net = CrossNet(**ck["model_config"])
+        net.load_state_dict(ck["model"])
+        S1, R1, s1 = example_inputs_rim(RIMConfig(n_energy=E, n_channels=C), seed=0)
+        S2, R2, s2 = example_inputs_rim(RIMConfig(n_energy=E, n_channels=C), seed=1)
+        ex = (S1, R1, s1, S2, R2, s2)
+        names_in = ["S1", "R1", "sigma1", "S2", "R2", "sigma2"]
+        names_out = ["cross_mean", "cross_logsd"]       # not "mean": a node of the graph has it
+        name = name or "crossnet_default"
+        extra = {"calibration": ck["calibration"], "params": list(CROSS_PARAMS),
+                 "target_scale": [float(x) for x in TARGET_SCALE],
+                 "held_out_metrics": {"validation": ck["val"]},
+                 "smoke_shapes": {n: ([2, C, E] if n.startswith("R") else [2, C]) for n in names_in},
+                 "smoke_out_shapes": {"cross_mean": [2, len(CROSS_PARAMS)]},
+                 "description": "cross-calibration network: two observations of one thermal source "
+                                "-> Gaussian mean/log-sd of the source's log kT, abundance, redshift "
+                                "and the second's ln gain slope and ln area ratio in the eight log "
+                                "bands of 0.5-7 keV (outputs x target_scale)"}
     else:
         net = DAE(**ck["model_config"])
         net.load_state_dict(ck["model"])
@@ -265,7 +294,7 @@ def export_amortised(kind, ckpt, name=None, folder=None):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kind", choices=["rim", "param", "dae"])
+    ap.add_argument("kind", choices=["rim", "param", "dae", "crossnet"])
     ap.add_argument("checkpoint")
     ap.add_argument("--name", default=None)
     ap.add_argument("--folder", default=str(MODELS))

@@ -129,10 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the first is the reference")
     s.add_argument("--arf", nargs="+", help="one ARF per PHA file, in order (default: headers)")
     s.add_argument("--rmf", nargs="+", help="one RMF per PHA file, in order (default: headers)")
-    s.add_argument("--routes", nargs="+", choices=("joint", "rim", "network"),
-                   default=["joint", "rim", "network"],
-                   help="joint forward fit, RIM reconstructions, parameter network (default: all; "
-                        "rim and network only for thermal sources)")
+    s.add_argument("--routes", nargs="+", choices=("joint", "rim", "network", "crossnet"),
+                   default=["joint", "rim", "network", "crossnet"],
+                   help="joint forward fit, RIM reconstructions, parameter network, "
+                        "cross-calibration network (default: all; the last three only for "
+                        "thermal sources)")
     s.add_argument("--nH", type=COLUMN, default=None, metavar="NH",
                    help=NH_HELP + ", frozen in the joint fit's mmabs * cie")
     s.add_argument("--band", nargs=2, type=ENERGY, default=(0.5, 7.0), metavar=("EMIN", "EMAX"),

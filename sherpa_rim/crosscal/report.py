@@ -35,6 +35,10 @@ NOTES = {
                "across responses (12 % of null pairs through two different responses below "
                "0.05, 18 % at 1e5 counts: use the joint route's p); the gain's 68 % interval "
                "covers 79 %",
+    "crossnet": "cross-calibration network on each pair with the reference, trained with the "
+                "gain and the area per band as free parameters (1 sigma, widths calibrated on "
+                "the validation ObsIDs); p from null pairs of the validation ObsIDs (chi2 of "
+                "its nine calibration outputs). Measured on test-ObsID pairs: MEASURE",
 }
 
 

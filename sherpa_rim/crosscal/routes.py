@@ -41,13 +41,14 @@ from scipy import stats as sps
 from ..rim.band import BAND_EDGES, CLASSES, S_FLOOR, log_spread
 
 __all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor",
-           "calibrated_p"]
+           "calibrated_p", "set_p", "CLASS_ORDER"]
 
 #: rest-frame windows (keV): the line region and the continuum on either side
 LINES = {"Fe-L": (0.70, 1.30), "Si XIII": (1.80, 1.90), "S XV": (2.40, 2.50),
          "Fe XXV": (6.55, 6.75)}
 SIDE = 0.04                     # continuum sidebands, as a fraction of the window's centre
 MIN_NULL = 40                   # a count class with fewer null pairs takes the pooled ones
+CLASS_ORDER = list(CLASSES)     # faintest first
 
 
 def log_bands():
@@ -154,7 +155,7 @@ def calibrated_p(statistic: float, calibration: Optional[Dict], cls: str):
     return (1.0 + k) / (1.0 + null.size), f"{null.size} null pairs, {where}"
 
 
-def _set_p(out: Dict, ps: List[float], chi_tot: float, dof_tot: int, calibrated: bool) -> None:
+def set_p(out: Dict, ps: List[float], chi_tot: float, dof_tot: int, calibrated: bool) -> None:
     out["chi2"], out["dof"] = chi_tot, dof_tot
     if calibrated:
         out["p"] = float(min(1.0, len(ps) * min(ps))) if ps else 1.0
@@ -218,7 +219,7 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0,
         chi_tot += chi
         dof_tot += dof
         ps.append(out["observations"][k]["p"])
-    _set_p(out, ps, chi_tot, dof_tot, null_calibration is not None)
+    set_p(out, ps, chi_tot, dof_tot, null_calibration is not None)
     return out
 
 
@@ -269,7 +270,7 @@ def network_route(estimates: List[Dict], reference: int = 0,
         chi_tot += chi
         dof_tot += 4
         ps.append(out["observations"][k]["p"])
-    _set_p(out, ps, chi_tot, dof_tot, bool(null) and bool(classes))
+    set_p(out, ps, chi_tot, dof_tot, bool(null) and bool(classes))
     return out
 
 

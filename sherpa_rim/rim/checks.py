@@ -19,7 +19,7 @@ from ..poisson import cstat, cstat_expectation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prior_checks", "NH_TRAINING_MAX", "P_OUTSIDE"]
+__all__ = ["prior_checks", "thermal_check", "NH_TRAINING_MAX", "P_OUTSIDE"]
 
 NH_TRAINING_MAX = 0.1        # 1e22 cm^-2: the RIM's training mixture (training.data.MIXTURE)
 P_OUTSIDE = 1e-3             # a goodness-of-fit p-value below this: outside the prior
@@ -59,6 +59,13 @@ def prior_checks(gof: dict, obs, nH=None) -> Tuple[List[str], Optional[bool]]:
         w.append(f"Galactic column {nH:g}e22 cm^-2 is above the training range (<= {NH_TRAINING_MAX:g}e22): "
                  "the soft band of the reconstruction is an extrapolation")
     return w, inside
+
+
+def thermal_check(obs, nH=None) -> Tuple[Optional[bool], Optional[str]]:
+    """Check 2 of :func:`prior_checks` alone, for networks other than the RIM: (True, None)
+    when a plasma of the training prior describes ``obs``, (False, why) when none does,
+    (None, why) when the fits failed."""
+    return _not_thermal(obs, nH)
 
 
 def _fit_view(obs):

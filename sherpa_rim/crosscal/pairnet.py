@@ -1,0 +1,134 @@
+"""The cross-calibration network at run time: the ``crossnet`` route of a cross-calibration.
+
+The network (:mod:`training.crossnet`, shipped as ``crossnet_default``) reads two observations
+of one thermal source, each on the RIM's canonical grid with its own nominal response
+(exposure included), and gives Gaussian posteriors of the second observation's gain slope
+(XSPEC's ``gain``) and of its effective-area ratio to the first in the eight log bands of
+0.5-7 keV, with the source's kT, abundance and redshift as nuisance parameters. It was
+trained with the gain and the area as free parameters of the pair (what the parameter
+network, which knows no gain, lacks).
+
+* Widths: the network's own times one factor per output, measured on pairs through the
+  validation ObsIDs' responses (the manifest's ``calibration``).
+* The gain's width: that, times a factor per count class measured on Sherpa-simulated pairs
+  of the validation ObsIDs with injected gains (the manifest's ``crosscal_null_calibration``
+  ``gain``).
+* Consistency: chi2 of the nine calibration outputs (ln slope and the eight ln area ratios
+  over their widths); they are correlated (a constant area change moves all eight), so its
+  p-value is the share of null pairs of the validation ObsIDs (Sherpa-simulated, no shift)
+  with a chi2 at least as large, per count class (``python -m training.calibrate_crosscal``,
+  the manifest's ``crosscal_null_calibration`` ``null``).
+* ``./dev.sh bench crosscal`` measures both on the test ObsIDs (docs/crosscal.md).
+
+Ignored channels are filled by the DAE first, as for the parameter network.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+from scipy import stats as sps
+
+from ..amortised.dae import fill_ignored
+from ..errors import DataError
+from ..observation import Observation
+from ..response.grid import CanonicalGrid
+from ..rim.band import count_class
+from ..rim.checks import thermal_check
+from ..runtime import check_applicable, open_model
+from .routes import CLASS_ORDER, calibrated_p, log_bands, set_p
+
+__all__ = ["CrossNetEstimator", "crossnet_route", "N_SOURCE"]
+
+N_SOURCE = 3                    # ln kT, abundance, redshift; then ln slope and 8 ln area ratios
+
+
+class CrossNetEstimator:
+    def __init__(self, name="crossnet_default", providers=None, folder=None):
+        self.session = open_model(name, folder=folder, providers=providers)
+        self.entry = self.session.entry
+        self.grid = CanonicalGrid.from_dict(self.entry["grid"])
+        self.calibration = np.asarray(self.entry["calibration"], float)
+        self.scale = np.asarray(self.entry["target_scale"], float)
+        self.name = name
+
+    def check(self, obs: Observation, nH: Optional[float], what: str, reference: bool) -> List[str]:
+        """Refuse what the network was not trained on: another instrument, or a reference
+        observation that no plasma of its prior describes. Another observation that no plasma
+        describes through its nominal response is only a warning: a gain or area error of the
+        size this route measures does that. Warnings for counts outside its range."""
+        warns = check_applicable(self.entry, self.name, obs.meta, obs.counts_noticed, False)
+        verdict, msg = thermal_check(obs, nH)
+        if verdict is False and reference:
+            raise DataError(f"the crossnet route needs a thermal source; {what} (the reference): "
+                            f"{msg}. Use routes=('joint',) (--routes joint) with a source model "
+                            "that describes it (source= / --source)")
+        if verdict is False:
+            msg = (f"{what}: no plasma of the crossnet's prior fits it through its nominal "
+                   "response (a calibration difference as large as this route measures does "
+                   "that; so does another source)")
+        return warns + ([msg] if msg else [])
+
+    def _inputs(self, obs: Observation, nH: float):
+        S = np.where(obs.noticed, obs.S, fill_ignored(obs, nH))
+        sig = np.where(obs.noticed, obs.sigma, np.sqrt(np.maximum(S, 1.0)))
+        return (S[None].astype(np.float32), obs.R[None].astype(np.float32),
+                sig[None].astype(np.float32))
+
+    def pair(self, ref: Observation, obs: Observation, nH: float = 0.0):
+        """(mean, sd) in natural units: ln kT, abundance, z, ln slope, 8 ln area ratios."""
+        S1, R1, s1 = self._inputs(ref, nH)
+        S2, R2, s2 = self._inputs(obs, nH)
+        out = self.session.run({"S1": S1, "R1": R1, "sigma1": s1, "S2": S2, "R2": R2, "sigma2": s2})
+        mean = out["cross_mean"][0].astype(float) / self.scale
+        sd = np.exp(out["cross_logsd"][0].astype(float)) * self.calibration / self.scale
+        return mean, sd
+
+
+def crossnet_route(observations: List[Observation], est: CrossNetEstimator, reference: int = 0,
+                   nH: Optional[float] = None, names: Optional[List[str]] = None) -> Dict:
+    """Per observation against the reference: gain, area ratio per band, the source, chi2 of
+    the calibration outputs and its p (module docstring)."""
+    names = names or [f"observation {k}" for k in range(len(observations))]
+    col = 0.0 if nH is None else float(nH)
+    warns = [w for k, (o, n) in enumerate(zip(observations, names))
+             for w in est.check(o, nH, n, k == reference)]
+    cal = est.entry.get("crosscal_null_calibration") or {}
+    null, gain = cal.get("null"), cal.get("gain")
+    how = ("p calibrated on null pairs of the validation ObsIDs" if null else
+           "p NOT calibrated: chi2 distribution, outputs taken as independent")
+    how += ("; gain width times a factor measured on shifted validation pairs" if gain else
+            "; gain width from the training pairs' calibration only")
+    out = {"observations": {}, "warnings": warns,
+           "method": f"cross-calibration network on each pair (crosscal.pairnet); {how}"}
+    ref = observations[reference]
+    chi_tot, dof_tot, ps = 0.0, 0, []
+    bands = log_bands()
+    for k, obs in enumerate(observations):
+        if k == reference:
+            continue
+        m, s = est.pair(ref, obs, col)
+        zc = m[N_SOURCE:] / s[N_SOURCE:]
+        chi = float(np.sum(zc ** 2))
+        cls = min(count_class(ref.counts_noticed, ref.noise), count_class(obs.counts_noticed, obs.noise),
+                  key=CLASS_ORDER.index)
+        p_chi2 = float(sps.chi2.sf(chi, zc.size))
+        p_cal, p_how = calibrated_p(chi, null, cls)
+        factor = float(gain["classes"].get(cls, gain["pooled"])) if gain else 1.0
+        slope, s_slope = float(np.exp(m[3])), float(factor * np.exp(m[3]) * s[3])
+        out["observations"][k] = {
+            "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
+            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
+            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
+            "bands": {b: {"ratio": float(np.exp(m[4 + i])), "ln_ratio": float(m[4 + i]),
+                          "sigma_ln": float(s[4 + i])} for i, b in enumerate(bands)},
+            "source": {"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
+                       "abundance": float(m[1]), "sigma_abundance": float(s[1]),
+                       "redshift": float(m[2]), "sigma_redshift": float(s[2])},
+            "chi2": chi, "dof": int(zc.size), "p_chi2": p_chi2, "p_from": p_how,
+            "p": p_chi2 if p_cal is None else float(p_cal)}
+        chi_tot += chi
+        dof_tot += int(zc.size)
+        ps.append(out["observations"][k]["p"])
+    set_p(out, ps, chi_tot, dof_tot, null is not None)
+    return out
