@@ -151,3 +151,20 @@ def test_crossnet_calibration_comes_from_the_validation_obsids(crossnet):
     assert cal["null"]["split"] == "val" and len(cal["null"]["pooled"]) >= 200
     assert cal["gain"]["split"] == "val" and 0.5 < cal["gain"]["pooled"] < 3.0
     assert e["counts_range"] == [3000.0, 1000000.0]
+
+
+def test_compare_runs_the_crossnet_route_and_reports_it(tmp_path):
+    """compare() with routes=("crossnet",): a 2 % gain at 1e5 counts deviates and the set's p
+    is below 0.05; the summary names the route and its FITS table holds its row."""
+    from astropy.table import Table
+
+    from sherpa_rim import crosscal
+    arf, rmf = _arf_rmf()
+    rep = crosscal._compare([_pha(arf, rmf, counts=1e5, seed=1),
+                             _pha(arf, rmf, slope=1.02, counts=1e5, seed=2)], ["a", "b"],
+                            ("crossnet",), None, 0.02, "slope", "knots", 8)
+    r = rep.routes["crossnet"]
+    assert r["p"] < 0.05 and "gain at 1 keV" in rep.deviating("crossnet", 1)
+    assert "crossnet: one intrinsic spectrum for all" in rep.summary()
+    t = Table.read(rep.write(tmp_path / "cc.fits"))
+    assert list(t["ROUTE"]) == ["crossnet"] and t["GAIN_6KEV_EV"][0] > 60
