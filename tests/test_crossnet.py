@@ -168,3 +168,22 @@ def test_compare_runs_the_crossnet_route_and_reports_it(tmp_path):
     assert "crossnet: one intrinsic spectrum for all" in rep.summary()
     t = Table.read(rep.write(tmp_path / "cc.fits"))
     assert list(t["ROUTE"]) == ["crossnet"] and t["GAIN_6KEV_EV"][0] > 60
+
+
+@pytest.mark.requires_data
+def test_crossnet_training_runs_and_exports(tmp_path):
+    """A few steps of the training loop on a few hundred pairs, then the export with its
+    torch / ONNX Runtime parity check, into a scratch folder."""
+    from sherpa_rim.sim.responses import base_components
+    from training.crossnet import DEFAULTS, train_crossnet
+    from training.export import export_amortised
+    from training.loop import merge_config
+    cfg = merge_config(DEFAULTS)
+    cfg["data"].update(n_train=200, n_val=100)
+    cfg["optim"].update(max_steps=2, batch=16)
+    cfg["out"] = str(tmp_path / "run")
+    _, calib, val = train_crossnet(cfg, base_components())
+    assert len(calib) == 12 and val["n"] == 100
+    entry = export_amortised("crossnet", tmp_path / "run" / "best.pt", folder=tmp_path)
+    assert entry["parity_max_rel_diff"] < 1e-4 and entry["outputs"] == ["cross_mean", "cross_logsd"]
+    assert (tmp_path / "crossnet_default.onnx").is_file()

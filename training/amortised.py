@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import pathlib
 
 from sherpa_rim.sim.responses import BaseComponents, base_components
 
 from . import dae, params
+from .loop import merge_config
 
 DEFAULTS = {"param": params.DEFAULTS, "dae": dae.DEFAULTS}
 
@@ -25,13 +25,7 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = json.loads(json.dumps(DEFAULTS[args.kind]))
-    if args.config:
-        for k, v in json.loads(pathlib.Path(args.config).read_text()).items():
-            if isinstance(v, dict):
-                cfg.setdefault(k, {}).update(v)
-            else:
-                cfg[k] = v
+    cfg = merge_config(DEFAULTS[args.kind], args.config)
     for item in args.set:
         k, _, v = item.partition("=")
         try:
@@ -43,8 +37,6 @@ def main(argv=None):
             cfg.setdefault(sec, {})[key] = v
         else:
             cfg[sec] = v
-    if args.config:
-        cfg["config_file"] = args.config
     base = BaseComponents.load(args.base) if args.base else base_components()
     if args.kind == "param":
         _, calib, val = params.train_param(cfg, base)

@@ -57,13 +57,12 @@ def val_responses():
     return out
 
 
-def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
-    """(class, RIM route row, network route row) on one simulated pair."""
+def simulate_pair(pairs, g, counts, rng):
+    """(d1, d2, truth): one source through two different responses of ``pairs``, ``counts``
+    expected in the first, the same norm in the second, which has a gain slope 1 + g."""
     from common import fake_spectrum
 
-    from sherpa_rim.crosscal.routes import fainter_class, network_route, rim_route
     from sherpa_rim.models import GainShift
-    from sherpa_rim.observation import observation_from_data
     i = rng.integers(len(pairs))
     j = (i + 1 + rng.integers(len(pairs) - 1)) % len(pairs)
     truth = {"kT": float(np.exp(rng.uniform(np.log(1.0), np.log(6.0)))),
@@ -77,7 +76,14 @@ def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
         gs = GainShift("inj").attach(arf=arf2)
         gs.slope = 1.0 + g
         return gs(src)
-    d2 = fake_spectrum(arf2, rmf2, truth, None, rng, wrap=wrap)
+    return d1, fake_spectrum(arf2, rmf2, truth, None, rng, wrap=wrap), truth
+
+
+def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
+    """(class, RIM route row, network route row) on one simulated pair."""
+    from sherpa_rim.crosscal.routes import fainter_class, network_route, rim_route
+    from sherpa_rim.observation import observation_from_data
+    d1, d2, truth = simulate_pair(pairs, g, counts, rng)
     res = [dec.deconvolve(observation_from_data(d, dec.grid), n_samples=n_samples, seed=k,
                           nH=truth["nH"]) for k, d in enumerate((d1, d2))]
     ests = [est.estimate(observation_from_data(d, est.grid), truth["nH"]) for d in (d1, d2)]
@@ -88,27 +94,11 @@ def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
 
 def crossnet_pair(pairs, g, counts, rng, cn):
     """(class, row) of the crossnet route on one simulated pair (as :func:`one_pair`)."""
-    from common import fake_spectrum
-
     from sherpa_rim.crosscal.pairnet import N_SOURCE
     from sherpa_rim.crosscal.routes import CLASS_ORDER
-    from sherpa_rim.models import GainShift
     from sherpa_rim.observation import observation_from_data
     from sherpa_rim.rim.band import count_class
-    i = rng.integers(len(pairs))
-    j = (i + 1 + rng.integers(len(pairs) - 1)) % len(pairs)
-    truth = {"kT": float(np.exp(rng.uniform(np.log(1.0), np.log(6.0)))),
-             "abundance": float(rng.uniform(0.2, 1.0)), "redshift": float(rng.uniform(0.0, 0.2)),
-             "nH": float(rng.uniform(0.0, 0.1))}
-    _, _, arf1, rmf1 = pairs[i]
-    _, _, arf2, rmf2 = pairs[j]
-    d1 = fake_spectrum(arf1, rmf1, truth, counts, rng)
-
-    def wrap(src):
-        gs = GainShift("inj").attach(arf=arf2)
-        gs.slope = 1.0 + g
-        return gs(src)
-    d2 = fake_spectrum(arf2, rmf2, truth, None, rng, wrap=wrap)
+    d1, d2, truth = simulate_pair(pairs, g, counts, rng)
     o1, o2 = (observation_from_data(d, cn.grid) for d in (d1, d2))
     m, s = cn.pair(o1, o2, truth["nH"])
     cls = min(count_class(o1.counts_noticed), count_class(o2.counts_noticed), key=CLASS_ORDER.index)

@@ -40,8 +40,8 @@ from torch import nn
 from sherpa_rim.rim.band import BAND_EDGES
 from sherpa_rim.sim.spectra import intrinsic_spectra
 
-from .loop import TimeCosine, pick_device
-from .params import param_features
+from .loop import TimeCosine, merge_config, optimiser_step, pick_device
+from .params import conv_trunk, gaussian_head, param_features
 
 log = logging.getLogger("training.crossnet")
 
@@ -154,14 +154,8 @@ class CrossNet(nn.Module):
     def __init__(self, width=48, n_out=len(PARAMS)):
         super().__init__()
         w = width
-        self.conv = nn.Sequential(
-            nn.Conv1d(8, w, 5, padding=2), nn.GELU(),
-            nn.Conv1d(w, w, 5, padding=2, stride=2), nn.GELU(),          # 100
-            nn.Conv1d(w, 2 * w, 5, padding=2, stride=2), nn.GELU(),      # 50
-            nn.Conv1d(2 * w, 2 * w, 5, padding=2, stride=2), nn.GELU(),  # 25
-        )
-        self.head = nn.Sequential(nn.Linear(2 * w * 25 + 3, 256), nn.GELU(),
-                                  nn.Linear(256, 128), nn.GELU(), nn.Linear(128, 2 * n_out))
+        self.conv = conv_trunk(8, w)
+        self.head = gaussian_head(2 * w * 25 + 3, n_out)
         self.n_out = n_out
 
     def from_features(self, x, scal):
@@ -240,14 +234,7 @@ def train_crossnet(cfg, base):
         idx = torch.as_tensor(rng.integers(0, len(yt), o["batch"]))
         mean, logsd = net.from_features(xt[idx].to(device), st[idx].to(device))
         loss = (logsd + 0.5 * ((yt[idx].to(device) - mean) / logsd.exp()) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 500 == 0:
-            log.info("crossnet step %d loss %.4f (%.1f min)", step, loss.item(), (time.time() - t0) / 60)
-        if (time.time() - t0) / 60 > o["max_minutes"]:
+        if optimiser_step(net, opt, sched, loss, step, t0, o, "crossnet"):
             break
     net = net.cpu()
     calib, val = calibrate(net, xv, sv, va["y"], va["null"])
@@ -267,14 +254,7 @@ def main(argv=None):
     ap.add_argument("--base", help="base components npz (python -m training.data --base ...)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = json.loads(json.dumps(DEFAULTS))
-    if args.config:
-        for k, v in json.loads(pathlib.Path(args.config).read_text()).items():
-            if isinstance(v, dict):
-                cfg.setdefault(k, {}).update(v)
-            else:
-                cfg[k] = v
-        cfg["config_file"] = args.config
+    cfg = merge_config(DEFAULTS, args.config)
     torch.set_num_threads(int(cfg.get("threads", 2)))
     base = BaseComponents.load(args.base) if args.base else base_components()
     _, calib, val = train_crossnet(cfg, base)

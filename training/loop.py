@@ -12,8 +12,24 @@ from .data import make_split
 
 log = logging.getLogger("training.loop")
 
-__all__ = ["TimeCosine", "pick_device", "to_tensors", "sample_batch", "setup_data",
+__all__ = ["merge_config", "TimeCosine", "pick_device", "to_tensors", "sample_batch", "setup_data",
            "make_optimiser", "optimiser_step", "load_init"]
+
+
+def merge_config(defaults, path=None):
+    """A copy of ``defaults`` with the sections of the JSON config ``path`` merged in (a dict
+    section updates the default's keys; anything else replaces it) and ``config_file`` set."""
+    import json
+    import pathlib
+    cfg = json.loads(json.dumps(defaults))
+    if path:
+        for k, v in json.loads(pathlib.Path(path).read_text()).items():
+            if isinstance(v, dict):
+                cfg.setdefault(k, {}).update(v)
+            else:
+                cfg[k] = v
+        cfg["config_file"] = str(path)
+    return cfg
 
 
 def load_init(cfg, device="cpu"):

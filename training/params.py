@@ -22,7 +22,7 @@ from .loop import make_optimiser, optimiser_step, sample_batch, setup_data
 
 log = logging.getLogger("training.params")
 
-__all__ = ["PARAMS", "ParamNet", "param_features", "param_targets", "train_param",
+__all__ = ["PARAMS", "ParamNet", "conv_trunk", "gaussian_head", "param_features", "param_targets", "train_param",
            "calibrate_param", "DEFAULTS", "PARAM_MIXTURE"]
 
 PARAMS = ("log_kT", "abundance", "redshift", "log_flux")
@@ -53,18 +53,28 @@ def param_features(S, R, sigma):
     return torch.stack([x0, rel, larea, ec], 1), torch.log(tot.clamp(min=1.0)), scale
 
 
+def conv_trunk(n_in, w):
+    """Four 1-d convolutions, the canonical 200 energy bins down to 25 (2 w channels)."""
+    return nn.Sequential(
+        nn.Conv1d(n_in, w, 5, padding=2), nn.GELU(),
+        nn.Conv1d(w, w, 5, padding=2, stride=2), nn.GELU(),          # 100
+        nn.Conv1d(w, 2 * w, 5, padding=2, stride=2), nn.GELU(),      # 50
+        nn.Conv1d(2 * w, 2 * w, 5, padding=2, stride=2), nn.GELU(),  # 25
+    )
+
+
+def gaussian_head(n_in, n_out):
+    """Two hidden layers to the mean and log-sd of ``n_out`` parameters."""
+    return nn.Sequential(nn.Linear(n_in, 256), nn.GELU(), nn.Linear(256, 128), nn.GELU(),
+                         nn.Linear(128, 2 * n_out))
+
+
 class ParamNet(nn.Module):
     def __init__(self, width=32, n_out=len(PARAMS)):
         super().__init__()
         w = width
-        self.conv = nn.Sequential(
-            nn.Conv1d(4, w, 5, padding=2), nn.GELU(),
-            nn.Conv1d(w, w, 5, padding=2, stride=2), nn.GELU(),          # 100
-            nn.Conv1d(w, 2 * w, 5, padding=2, stride=2), nn.GELU(),      # 50
-            nn.Conv1d(2 * w, 2 * w, 5, padding=2, stride=2), nn.GELU(),  # 25
-        )
-        self.head = nn.Sequential(nn.Linear(2 * w * 25 + 1, 256), nn.GELU(),
-                                  nn.Linear(256, 128), nn.GELU(), nn.Linear(128, 2 * n_out))
+        self.conv = conv_trunk(4, w)
+        self.head = gaussian_head(2 * w * 25 + 1, n_out)
         self.n_out = n_out
 
     def forward(self, S, R, sigma):
