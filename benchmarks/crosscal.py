@@ -220,7 +220,7 @@ def _save(path, res, errors, counts):
 
 
 def _load(paths):
-    res, errors, counts = {}, [], None
+    res, errors, counts, unchecked = {}, [], None, []
     for path in paths:
         d = json.loads(pathlib.Path(path).read_text())
         if counts is not None and d["counts"] != counts:
@@ -240,6 +240,8 @@ def _load(paths):
             if len(old) != len(rows):
                 raise SystemExit(f"--merge: {path} has {len(rows)} pairs in cell {key}, an "
                                  f"earlier file {len(old)}: not the same pairs")
+            if not all("_pair" in a and "_pair" in b for a, b in zip(old, rows)):
+                unchecked.append(path)
             for a, b in zip(old, rows):
                 if "_pair" in a and "_pair" in b and list(a["_pair"]) != list(b["_pair"]):
                     raise SystemExit(f"--merge: {path} differs from an earlier file in the pairs "
@@ -248,6 +250,9 @@ def _load(paths):
                 if clash:
                     raise SystemExit(f"--merge: {path} repeats routes {sorted(clash)} of cell {key}")
                 a.update(b)
+    if unchecked:
+        print(f"# --merge: {', '.join(sorted(set(unchecked)))} joined to a file that records no "
+              "counts per pair: the pairs are the same if --seed and --part were (not checked here)")
     return res, errors, counts
 
 

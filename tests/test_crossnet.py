@@ -71,11 +71,11 @@ def test_training_gain_is_xspecs_gain_on_the_canonical_channels():
 
 
 def test_training_pairs_carry_their_targets():
-    """Null pairs have no calibration target; a constant area change shows in the counts
-    through the known exposures; the band targets are the mean ln a in each band."""
+    """Null pairs have no calibration target; an area change shows in the counts through the
+    known exposures."""
     from sherpa_rim.response.grid import RIM_GRID
     from sherpa_rim.sim.responses import ResponseSet
-    from training.crossnet import TARGET_SCALE, _area_curves, simulate_pairs
+    from training.crossnet import TARGET_SCALE, simulate_pairs
     e = 0.5 * (RIM_GRID.energy_lo + RIM_GRID.energy_hi)
     c = 0.5 * (RIM_GRID.channel_lo + RIM_GRID.channel_hi)
     R = np.exp(-0.5 * ((c[:, None] - e[None, :]) / (0.03 * np.sqrt(e)[None, :])) ** 2)
@@ -84,20 +84,16 @@ def test_training_pairs_carry_their_targets():
                      "val", RIM_GRID)
     d = simulate_pairs(rs, 400, seed=3, counts=(1e5, 1e6))
     assert np.all(d["y"][d["null"], 3:] == 0.0)
-    assert np.mean(d["null"]) == pytest.approx(0.2, abs=0.07)
+    assert np.mean(d["null"]) == pytest.approx(0.29, abs=0.07)
     assert len(TARGET_SCALE) == d["y"].shape[1] == 12
-    # the counts see the area: total counts per exposure-weighted area, ratio of the two
-    same = d["i"] == d["j"]
-    ratio = (d["S2"].sum(1) / d["t2"]) / (d["S1"].sum(1) / d["t1"])
-    flat = same & d["null"]
-    assert np.median(np.abs(np.log(ratio[flat]))) < 0.01
-    # a band target is the mean of ln a over the band's energy bins: a step in one band
-    # moves that band's target by the step and no other
-    rng = np.random.default_rng(0)
-    ln_a, changed = _area_curves(rng, 2000, e, 1.0)
-    assert changed.all() and np.abs(ln_a).max() < 0.5
-    steps = np.diff(ln_a, axis=1)
-    assert np.mean(np.abs(steps).max(1) > 0.01) > 0.3          # some pairs carry a band step
+    # the counts see the area through the known exposures: with one response twice and no
+    # gain, the log ratio of counts per exposure follows the mean ln area ratio (it would not,
+    # were the second exposure set from the changed counts)
+    same = (d["i"] == d["j"]) & (d["y"][:, 3] == 0.0)
+    ratio = np.log((d["S2"].sum(1) / d["t2"]) / (d["S1"].sum(1) / d["t1"]))[same]
+    mean_ln_a = d["y"][same, 4:].mean(1)
+    assert same.sum() > 30 and np.corrcoef(ratio, mean_ln_a)[0, 1] > 0.9
+    assert np.median(np.abs(ratio[d["null"][same]])) < 0.01
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +179,7 @@ def test_crossnet_training_runs_and_exports(tmp_path):
     cfg["optim"].update(max_steps=2, batch=16)
     cfg["out"] = str(tmp_path / "run")
     _, calib, val = train_crossnet(cfg, base_components())
-    assert len(calib) == 12 and val["n"] == 100
+    assert len(calib) == 12 and val["n"] == val["n_factors"] == 50
     entry = export_amortised("crossnet", tmp_path / "run" / "best.pt", folder=tmp_path)
     assert entry["parity_max_rel_diff"] < 1e-4 and entry["outputs"] == ["cross_mean", "cross_logsd"]
     assert (tmp_path / "crossnet_default.onnx").is_file()

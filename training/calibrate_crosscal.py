@@ -1,7 +1,7 @@
 """Calibrate the learned routes of a cross-calibration on the validation ObsIDs.
 
     python -m training.calibrate_crosscal [--n 150] [--n-null 300] [--seed 43]
-    python -m training.calibrate_crosscal --crossnet [--n 150] [--n-null 300] [--seed 45]
+    python -m training.calibrate_crosscal --crossnet [--n 150] [--n-null 500] [--seed 45]
 
 The RIM route and the network route of a cross-calibration (:mod:`sherpa_rim.crosscal.routes`)
 compare two observations of one source; their statistics take errors as independent and
@@ -23,7 +23,7 @@ Stored in the manifest: the RIM's entry (``crosscal_gain_calibration``,
 ``crosscal_null_calibration``) and the parameter network's (``crosscal_null_calibration``,
 holding ``null`` and ``gain``). With ``--crossnet`` the same for the cross-calibration
 network alone (``sherpa_rim.crosscal.pairnet``; null counts 3e3-1e6, the range it was trained
-on): its entry's ``crosscal_null_calibration``. Coverage and false alarms on the *test* ObsIDs are measured
+on, in its own count classes, ``pairnet.CLASSES``): its entry's ``crosscal_null_calibration``. Coverage and false alarms on the *test* ObsIDs are measured
 by ``./dev.sh bench crosscal``.
 """
 import argparse
@@ -94,27 +94,25 @@ def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
 
 def crossnet_pair(pairs, g, counts, rng, cn):
     """(class, row) of the crossnet route on one simulated pair (as :func:`one_pair`)."""
-    from sherpa_rim.crosscal.pairnet import N_SOURCE
-    from sherpa_rim.crosscal.routes import CLASS_ORDER
+    from sherpa_rim.crosscal.pairnet import N_SOURCE, pair_class
     from sherpa_rim.observation import observation_from_data
-    from sherpa_rim.rim.band import count_class
     d1, d2, truth = simulate_pair(pairs, g, counts, rng)
     o1, o2 = (observation_from_data(d, cn.grid) for d in (d1, d2))
     m, s = cn.pair(o1, o2, truth["nH"])
-    cls = min(count_class(o1.counts_noticed), count_class(o2.counts_noticed), key=CLASS_ORDER.index)
+    cls = pair_class(o1, o2)
     return cls, {"chi2": float(np.sum((m[N_SOURCE:] / s[N_SOURCE:]) ** 2)),
                  "z_slope": float((np.exp(m[3]) - (1.0 + g)) / (np.exp(m[3]) * s[3]))}
 
 
-def calibrate_crossnet(n: int = 150, n_null: int = 300, seed: int = 45,
-                       name: str = "crossnet_default"):
+def calibrate_crossnet(n: int = 150, n_null: int = 500, seed: int = 45,
+                       name: str = "crossnet_default", folder=None):
     """The cross-calibration network's ``crosscal_null_calibration``: ``null`` (chi2 of its
     nine calibration outputs on null pairs, counts log-uniform 3e3-1e6) and ``gain`` (the
     factor on its slope's width per class, from ``n`` pairs with a gain)."""
     from sherpa_rim.crosscal.pairnet import CrossNetEstimator
     rng = np.random.default_rng(seed)
     pairs = val_responses()
-    cn = CrossNetEstimator(name)
+    cn = CrossNetEstimator(name, folder=folder)
     z_by, chi_by = {}, {}
     for k in range(n + n_null):
         if k < n:
@@ -258,7 +256,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     path = (pathlib.Path(args.folder) if args.folder else models_dir()) / "manifest.json"
     if args.crossnet:
-        cal = calibrate_crossnet(args.n, args.n_null, args.seed, args.crossnet_name)
+        cal = calibrate_crossnet(args.n, args.n_null, args.seed, args.crossnet_name, path.parent)
         man = json.loads(path.read_text())
         entry = man["models"][args.crossnet_name]
         entry["crosscal_null_calibration"] = {**entry.get("crosscal_null_calibration", {}), **cal}

@@ -179,7 +179,7 @@ def provenance(name, kind, ck, ckpt, weights_sha256, folder=MODELS) -> dict:
     if kind == "rim":
         steps.append("python -m training.calibrate_rim")
     if kind == "crossnet":
-        steps.append("python -m training.calibrate_crosscal --crossnet --n 150 --n-null 300 "
+        steps.append("python -m training.calibrate_crosscal --crossnet --n 150 --n-null 500 "
                      f"--seed 45 --crossnet-name {name}")
     return {"chain": chain + [stage], "reproduce": " && ".join(steps), "split": SPLIT,
             # the response library (../shared/data/chandra, Sherpa's test data) is Chandra ACIS

@@ -140,7 +140,7 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
     rep = CrossCalReport(names=list(names), reference=0)
     column = 0.0 if nH is None else float(nH)
     est = None
-    if "network" in routes or "rim" in routes or source is None:
+    if "network" in routes or "rim" in routes or (source is None and "joint" in routes):
         pe = shared(ParameterEstimator, "param_default")
         est = [pe.estimate(observation_from_data(d, pe.grid), column, allow_instrument=False)
                for d in datas]
@@ -158,7 +158,9 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
             raise DataError(f"the {asked} route{'s' if ' and ' in asked else ''} need thermal "
                             f"spectra inside the networks' training prior; {', '.join(outside)} "
                             "is outside it (deconvolve's check): use routes=('joint',) (--routes "
-                            "joint) with a source model that describes it (source= / --source)")
+                            "joint) with a source model that describes it (source= / --source); "
+                            "a thermal spectrum above about 3e5 counts is outside the RIM's "
+                            "training too: routes=('joint', 'crossnet') run to 1e6 counts")
     if "crossnet" in routes:
         # before the joint fit: its thermal-source check refuses as the learned routes do
         cn = shared(CrossNetEstimator, "crossnet_default")

@@ -16,7 +16,7 @@ network, which knows no gain, lacks).
 * Consistency: chi2 of the nine calibration outputs (ln slope and the eight ln area ratios
   over their widths); they are correlated (a constant area change moves all eight), so its
   p-value is the share of null pairs of the validation ObsIDs (Sherpa-simulated, no shift)
-  with a chi2 at least as large, per count class (``python -m training.calibrate_crosscal``,
+  with a chi2 at least as large, per count class (:data:`CLASSES`) (``python -m training.calibrate_crosscal``,
   the manifest's ``crosscal_null_calibration`` ``null``).
 * ``./dev.sh bench crosscal`` measures both on the test ObsIDs (docs/crosscal.md).
 
@@ -33,14 +33,23 @@ from ..amortised.dae import fill_ignored
 from ..errors import DataError
 from ..observation import Observation
 from ..response.grid import CanonicalGrid
-from ..rim.band import count_class
 from ..rim.checks import thermal_check
 from ..runtime import check_applicable, open_model
-from .routes import CLASS_ORDER, calibrated_p, log_bands, set_p
+from .routes import calibrated_p, log_bands, set_p
 
-__all__ = ["CrossNetEstimator", "crossnet_route", "N_SOURCE"]
+__all__ = ["CrossNetEstimator", "crossnet_route", "pair_class", "N_SOURCE", "CLASSES"]
 
 N_SOURCE = 3                    # ln kT, abundance, redshift; then ln slope and 8 ln area ratios
+#: the calibration's count classes (noticed counts of a pair's fainter spectrum): finer than
+#: the RIM's above 1e5, since the network runs to 1e6 counts
+CLASSES = {"<1e4": (0.0, 1e4), "1e4-1e5": (1e4, 1e5), "1e5-3e5": (1e5, 3e5),
+           ">3e5": (3e5, np.inf)}
+
+
+def pair_class(a: Observation, b: Observation) -> str:
+    """The count class (:data:`CLASSES`) of the fainter of two observations."""
+    c = min(a.counts_noticed, b.counts_noticed)
+    return next(k for k, (lo, hi) in CLASSES.items() if c < hi or hi == np.inf)
 
 
 class CrossNetEstimator:
@@ -110,8 +119,7 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
         m, s = est.pair(ref, obs, col)
         zc = m[N_SOURCE:] / s[N_SOURCE:]
         chi = float(np.sum(zc ** 2))
-        cls = min(count_class(ref.counts_noticed, ref.noise), count_class(obs.counts_noticed, obs.noise),
-                  key=CLASS_ORDER.index)
+        cls = pair_class(ref, obs)
         p_chi2 = float(sps.chi2.sf(chi, zc.size))
         p_cal, p_how = calibrated_p(chi, null, cls)
         factor = float(gain["classes"].get(cls, gain["pooled"])) if gain else 1.0

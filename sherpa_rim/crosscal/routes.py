@@ -41,14 +41,13 @@ from scipy import stats as sps
 from ..rim.band import BAND_EDGES, CLASSES, S_FLOOR, log_spread
 
 __all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor",
-           "calibrated_p", "set_p", "CLASS_ORDER"]
+           "calibrated_p", "set_p"]
 
 #: rest-frame windows (keV): the line region and the continuum on either side
 LINES = {"Fe-L": (0.70, 1.30), "Si XIII": (1.80, 1.90), "S XV": (2.40, 2.50),
          "Fe XXV": (6.55, 6.75)}
 SIDE = 0.04                     # continuum sidebands, as a fraction of the window's centre
 MIN_NULL = 40                   # a count class with fewer null pairs takes the pooled ones
-CLASS_ORDER = list(CLASSES)     # faintest first
 
 
 def log_bands():
