@@ -94,13 +94,13 @@ def one_pair(pairs, g, counts, rng, dec, est, n_samples=32):
 
 def crossnet_pair(pairs, g, counts, rng, cn):
     """(class, row) of the crossnet route on one simulated pair (as :func:`one_pair`)."""
-    from sherpa_rim.crosscal.pairnet import N_SOURCE, pair_class
+    from sherpa_rim.crosscal.pairnet import consistency_chi2, pair_class
     from sherpa_rim.observation import observation_from_data
     d1, d2, truth = simulate_pair(pairs, g, counts, rng)
     o1, o2 = (observation_from_data(d, cn.grid) for d in (d1, d2))
     m, s = cn.pair(o1, o2, truth["nH"])
     cls = pair_class(o1, o2)
-    return cls, {"chi2": float(np.sum((m[N_SOURCE:] / s[N_SOURCE:]) ** 2)),
+    return cls, {"chi2": consistency_chi2(m, s),
                  "z_slope": float((np.exp(m[3]) - (1.0 + g)) / (np.exp(m[3]) * s[3]))}
 
 

@@ -21,7 +21,7 @@ from ..runtime import check_applicable, open_model, shared
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GapFiller", "FilledSpectrum", "fill_missing", "fill_ignored", "dae_log_area_np",
+__all__ = ["GapFiller", "FilledSpectrum", "fill_missing", "fill_ignored", "network_input", "dae_log_area_np",
            "galactic_transmission_np"]
 
 
@@ -141,6 +141,13 @@ def _galactic_column(id) -> float:
                         "fill_missing(id, nH=...) in 1e22 cm^-2 (HI4PI / CIAO prop_colden; 0 for none), "
                         "or put an absorber in the source (set_source(id, mmabs.gal * cie.src))")
     return nH
+
+
+def network_input(obs: Observation, nH: float = 0.0):
+    """(S, sigma) for a network trained on whole 0.3-10 keV spectra: the data, the ignored
+    channels filled by :func:`fill_ignored` with Poisson noise from the filled counts."""
+    S = np.where(obs.noticed, obs.S, fill_ignored(obs, nH))
+    return S, np.where(obs.noticed, obs.sigma, np.sqrt(np.maximum(S, 1.0)))
 
 
 def fill_ignored(obs: Observation, nH: float = 0.0) -> np.ndarray:

@@ -6,7 +6,7 @@ intervals, and start values for a Sherpa fit.
     guess(id=1)                          # sets the cie component's start values and soft limits
 
 The network works on the RIM's canonical grid (:mod:`sherpa_rim.observation`); ignored
-channels are filled by the DAE first (:func:`sherpa_rim.amortised.dae.fill_ignored`).
+channels are filled by the DAE first (:func:`sherpa_rim.amortised.dae.network_input`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..poisson import SpectralData
 from ..response.ogip import read_ogip, read_spectrum
 from ..response.grid import CanonicalGrid
 from ..runtime import check_applicable, open_model, shared
-from .dae import fill_ignored
+from .dae import network_input
 from .posterior import check_against_sherpa, check_model, exact_posterior
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,10 @@ class ParameterEstimator:
         trained on whole 0.3-10 keV spectra), told the Galactic column ``nH`` (1e22 cm^-2,
         one per observation; 0 where not given)."""
         cols = [0.0] * len(obs_list) if nH is None else list(np.broadcast_to(nH, len(obs_list)))
-        filled = [np.where(o.noticed, o.S, fill_ignored(o, c)) for o, c in zip(obs_list, cols)]
-        S = np.stack(filled).astype(np.float32)
+        filled = [network_input(o, c) for o, c in zip(obs_list, cols)]
+        S = np.stack([f[0] for f in filled]).astype(np.float32)
         R = np.stack([o.R for o in obs_list]).astype(np.float32)
-        sig = np.stack([np.where(o.noticed, o.sigma, np.sqrt(np.maximum(f, 1.0)))
-                        for o, f in zip(obs_list, filled)]).astype(np.float32)
+        sig = np.stack([f[1] for f in filled]).astype(np.float32)
         out = self.session.run({"S": S, "R": R, "sigma": sig})
         mean = out["param_mean"].astype(float)
         sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]

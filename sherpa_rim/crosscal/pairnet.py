@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy import stats as sps
 
-from ..amortised.dae import fill_ignored
+from ..amortised.dae import network_input
 from ..errors import DataError
 from ..observation import Observation
 from ..response.grid import CanonicalGrid
@@ -37,7 +37,8 @@ from ..rim.checks import thermal_check
 from ..runtime import check_applicable, open_model
 from .routes import calibrated_p, log_bands, set_p
 
-__all__ = ["CrossNetEstimator", "crossnet_route", "pair_class", "N_SOURCE", "CLASSES"]
+__all__ = ["CrossNetEstimator", "crossnet_route", "pair_class", "consistency_chi2", "N_SOURCE",
+           "CLASSES"]
 
 N_SOURCE = 3                    # ln kT, abundance, redshift; then ln slope and 8 ln area ratios
 #: the calibration's count classes (noticed counts of a pair's fainter spectrum): finer than
@@ -49,7 +50,7 @@ CLASSES = {"<1e4": (0.0, 1e4), "1e4-1e5": (1e4, 1e5), "1e5-3e5": (1e5, 3e5),
 def pair_class(a: Observation, b: Observation) -> str:
     """The count class (:data:`CLASSES`) of the fainter of two observations."""
     c = min(a.counts_noticed, b.counts_noticed)
-    return next(k for k, (lo, hi) in CLASSES.items() if c < hi or hi == np.inf)
+    return next(k for k, (lo, hi) in CLASSES.items() if c < hi)
 
 
 class CrossNetEstimator:
@@ -78,20 +79,26 @@ class CrossNetEstimator:
                    "that; so does another source)")
         return warns + ([msg] if msg else [])
 
-    def _inputs(self, obs: Observation, nH: float):
-        S = np.where(obs.noticed, obs.S, fill_ignored(obs, nH))
-        sig = np.where(obs.noticed, obs.sigma, np.sqrt(np.maximum(S, 1.0)))
-        return (S[None].astype(np.float32), obs.R[None].astype(np.float32),
-                sig[None].astype(np.float32))
+    def inputs(self, obs: Observation, nH: float = 0.0):
+        """One observation's network inputs (S, R, sigma), batch of one."""
+        S, sig = network_input(obs, nH)
+        return tuple(a[None].astype(np.float32) for a in (S, obs.R, sig))
 
-    def pair(self, ref: Observation, obs: Observation, nH: float = 0.0):
-        """(mean, sd) in natural units: ln kT, abundance, z, ln slope, 8 ln area ratios."""
-        S1, R1, s1 = self._inputs(ref, nH)
-        S2, R2, s2 = self._inputs(obs, nH)
+    def pair(self, ref, obs, nH: float = 0.0):
+        """(mean, sd) in natural units: ln kT, abundance, z, ln slope, 8 ln area ratios.
+        ``ref`` / ``obs``: Observations, or their :meth:`inputs`."""
+        (S1, R1, s1), (S2, R2, s2) = (o if isinstance(o, tuple) else self.inputs(o, nH)
+                                      for o in (ref, obs))
         out = self.session.run({"S1": S1, "R1": R1, "sigma1": s1, "S2": S2, "R2": R2, "sigma2": s2})
         mean = out["cross_mean"][0].astype(float) / self.scale
         sd = np.exp(out["cross_logsd"][0].astype(float)) * self.calibration / self.scale
         return mean, sd
+
+
+def consistency_chi2(mean, sd) -> float:
+    """chi2 of the nine calibration outputs (ln slope, eight ln area ratios) over their widths:
+    the statistic both the route and its null calibration use."""
+    return float(np.sum((mean[N_SOURCE:] / sd[N_SOURCE:]) ** 2))
 
 
 def crossnet_route(observations: List[Observation], est: CrossNetEstimator, reference: int = 0,
@@ -111,16 +118,17 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
     out = {"observations": {}, "warnings": warns,
            "method": f"cross-calibration network on each pair (crosscal.pairnet); {how}"}
     ref = observations[reference]
+    ref_in = est.inputs(ref, col)          # the reference's DAE fill, once for all pairs
     chi_tot, dof_tot, ps = 0.0, 0, []
     bands = log_bands()
+    dof = len(est.scale) - N_SOURCE
     for k, obs in enumerate(observations):
         if k == reference:
             continue
-        m, s = est.pair(ref, obs, col)
-        zc = m[N_SOURCE:] / s[N_SOURCE:]
-        chi = float(np.sum(zc ** 2))
+        m, s = est.pair(ref_in, obs, col)
+        chi = consistency_chi2(m, s)
         cls = pair_class(ref, obs)
-        p_chi2 = float(sps.chi2.sf(chi, zc.size))
+        p_chi2 = float(sps.chi2.sf(chi, dof))
         p_cal, p_how = calibrated_p(chi, null, cls)
         factor = float(gain["classes"].get(cls, gain["pooled"])) if gain else 1.0
         slope, s_slope = float(np.exp(m[3])), float(factor * np.exp(m[3]) * s[3])
@@ -133,10 +141,10 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
             "source": {"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
                        "abundance": float(m[1]), "sigma_abundance": float(s[1]),
                        "redshift": float(m[2]), "sigma_redshift": float(s[2])},
-            "chi2": chi, "dof": int(zc.size), "p_chi2": p_chi2, "p_from": p_how,
+            "chi2": chi, "dof": dof, "p_chi2": p_chi2, "p_from": p_how,
             "p": p_chi2 if p_cal is None else float(p_cal)}
         chi_tot += chi
-        dof_tot += int(zc.size)
+        dof_tot += dof
         ps.append(out["observations"][k]["p"])
     set_p(out, ps, chi_tot, dof_tot, null is not None)
     return out
