@@ -1,6 +1,6 @@
 """Calibration cross-checks: sensitivity, false alarms and interval coverage, per route.
 
-    ./dev.sh bench crosscal [--quick] [--n 30] [--n-null 210] [--part nulls|injections --save F]
+    ./dev.sh bench crosscal [--quick] [--n 30] [--n-null 210] [--part nulls|injections --save F] [--routes R ...]
     ./dev.sh bench crosscal --merge F1 F2
 
 ``--part`` runs only the null pairs or only the injections (two processes, one per core),
