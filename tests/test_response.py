@@ -63,6 +63,61 @@ def test_dense_response_equals_sherpa_folding(key):
 
 
 @pytest.mark.parametrize("key", sorted(PAIRS))
+def test_batched_fold_by_channel_bands_equals_sherpa(key):
+    """A batch is folded band by band of channels over the energies that reach each band:
+    every spectrum of it equals Sherpa's folding, and the whole the dense product."""
+    from sherpa_rim.response.matrix import BLOCKED_MIN_ROWS
+    pair = PAIRS[key]
+    rsp = pair.load(with_pha=False, exposure=2.5e4)
+    rng = np.random.default_rng(3)
+    n = BLOCKED_MIN_ROWS + 530                           # more than one pass of rows
+    e = 0.5 * (rsp.energy_lo + rsp.energy_hi)
+    gamma = rng.uniform(1, 3, n)
+    flux = 1e-3 * e[None, :] ** -gamma[:, None] * (rsp.energy_hi - rsp.energy_lo)
+    models = {}
+    for i in (0, n - 1):                                 # first and last pass: Sherpa's model
+        models[i] = PowLaw1D()
+        models[i].gamma, models[i].ampl = gamma[i], 1e-3
+        flux[i] = models[i](rsp.energy_lo, rsp.energy_hi)
+    blocks = rsp._blocks(np.float64)
+    if blocks is not None:                               # the band plan skips most of the matrix
+        assert sum((c1 - c0) * (e1 - e0) for c0, c1, e0, e1, _ in blocks) < 0.6 * rsp.matrix.size
+    dense = (flux @ rsp.matrix.T) * (2.5e4 * np.asarray(rsp.areascal))
+    for dt, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        got = rsp.fold(flux, dtype=dt)
+        np.testing.assert_allclose(got, dense, rtol=rtol, atol=rtol * dense.max())
+    for i, mdl in models.items():
+        ref = _sherpa_fold(pair, mdl, 2.5e4)
+        np.testing.assert_allclose(rsp.fold(flux)[i], ref, rtol=1e-6, atol=1e-6 * ref.max())
+
+
+def test_batched_fold_zero_bands_dense_matrices_and_a_replaced_matrix():
+    from sherpa_rim.response.matrix import BLOCK_CHANNELS, Response
+    rng = np.random.default_rng(0)
+    C, E = 3 * BLOCK_CHANNELS + 7, 150
+    m = np.zeros((C, E))
+    for e in range(E):                                   # a narrow diagonal band
+        c = int(e * (C - BLOCK_CHANNELS) / E)
+        m[c:c + 5, e] = rng.uniform(0.1, 1, 5)
+    edges = np.linspace(0.3, 8, E + 1)
+    cb = np.linspace(0.3, 8, C + 1)
+    rsp = Response(m, edges[:-1], edges[1:], cb[:-1], cb[1:], np.arange(1, C + 1), exposure=2.0)
+    flux = rng.uniform(0, 1, (200, E))
+    blocks = rsp._blocks(np.float64)
+    assert blocks is not None and blocks[-1][1] < C      # the top band reaches no energy: skipped
+    out = rsp.fold(flux)
+    np.testing.assert_allclose(out, 2.0 * flux @ m.T, rtol=1e-12)
+    assert np.all(out[:, blocks[-1][1]:] == 0)
+    rsp.matrix = rsp.matrix * 2                          # a new matrix: new bands and casts
+    np.testing.assert_allclose(rsp.fold(flux), 4.0 * flux @ m.T, rtol=1e-12)
+    np.testing.assert_allclose(rsp.fold(flux, dtype=np.float32), 4.0 * flux @ m.T, rtol=1e-5)
+    full = Response(rng.uniform(0, 1, (C, E)), edges[:-1], edges[1:], cb[:-1], cb[1:],
+                    np.arange(1, C + 1))
+    assert full._blocks(np.float64) is None              # no zeros to skip: the dense product
+    np.testing.assert_allclose(full.fold(flux), flux @ full.matrix.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("key", sorted(PAIRS))
 def test_regrid_to_canonical_conserves_counts(key):
     pair = PAIRS[key]
     mdl = _test_model()

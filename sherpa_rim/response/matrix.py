@@ -28,6 +28,13 @@ __all__ = ["Response", "dense_rmf"]
 
 MAX_DENSE_BYTES = 2 * 2**30          # 2 GiB: a dense RMF larger than this is refused
 
+# the batched fold by channel bands (Response._blocks): the fastest settings measured for a
+# Chandra ACIS RMF (1024 x 900) on one core; the results equal the dense product's to rounding
+BLOCK_CHANNELS = 64                  # channels per band
+BLOCKED_ROWS = 512                   # spectra per pass (their flux stays in the cache)
+BLOCKED_MIN_ROWS = 64                # fewer spectra: the dense product
+BLOCKED_MAX_COVER = 0.6              # bands covering more of the matrix: the dense product
+
 
 def dense_rmf(rmf, max_bytes: int = MAX_DENSE_BYTES) -> np.ndarray:
     """The dense redistribution matrix (channels x energy bins) of a Sherpa RMF.
@@ -141,6 +148,10 @@ class Response:
         dtype : numpy dtype
             float32 halves the time for large batches.
 
+        A batch of at least ``BLOCKED_MIN_ROWS`` spectra is folded band by band of channels,
+        each band over only the energy bins that reach it (a sparse RMF's zeros are skipped);
+        the result equals the dense product's to rounding.
+
         Returns
         -------
         counts : array, shape (..., n_channels)
@@ -150,16 +161,53 @@ class Response:
             raise GridError(f"flux has {flux.shape[-1]} energy bins, the response "
                             f"{self.n_energy}; evaluate the model on response.energy_lo/hi "
                             "or regrid the response with .regrid()")
-        m = self.matrix if dtype == np.float64 else self._matrix_as(dtype)
         expo = self.exposure if exposure is None else exposure
-        return (flux.astype(dtype, copy=False) @ m.T) * (expo * np.asarray(self.areascal))
+        scale = expo * np.asarray(self.areascal)
+        flux = flux.astype(dtype, copy=False)
+        blocks = self._blocks(dtype) if flux.ndim == 2 and len(flux) >= BLOCKED_MIN_ROWS else None
+        if blocks is None:
+            m = self.matrix if dtype == np.float64 else self._matrix_as(dtype)
+            return (flux @ m.T) * scale
+        out = np.zeros((len(flux), self.n_channels), dtype=np.result_type(dtype, scale))
+        for s0 in range(0, len(flux), BLOCKED_ROWS):
+            f, o = flux[s0:s0 + BLOCKED_ROWS], out[s0:s0 + BLOCKED_ROWS]
+            for c0, c1, e0, e1, w in blocks:
+                o[:, c0:c1] = f[:, e0:e1] @ w
+        out *= scale
+        return out
 
     def _matrix_as(self, dtype):
         cache = self.meta.setdefault("_cast", {})
         key = np.dtype(dtype).str
-        if key not in cache:
-            cache[key] = np.ascontiguousarray(self.matrix, dtype=dtype)
-        return cache[key]
+        if key not in cache or cache[key][0] is not self.matrix:
+            cache[key] = (self.matrix, np.ascontiguousarray(self.matrix, dtype=dtype))
+        return cache[key][1]
+
+    def _blocks(self, dtype):
+        """The matrix cut into bands of ``BLOCK_CHANNELS`` channels, each kept only over the
+        energy bins that reach it: [(c0, c1, e0, e1, R[c0:c1, e0:e1].T)], cached per dtype.
+        An RMF row is non-zero on a narrow band of channels (plus its tails), so a batch is
+        folded by these products at a third of the dense product's multiply-adds (a
+        Chandra ACIS RMF). None where the bands would cover more than ``BLOCKED_MAX_COVER`` of
+        the matrix (a diagonal-free or dense matrix): the dense product is then faster."""
+        cache = self.meta.setdefault("_blocks", {})
+        key = np.dtype(dtype).str
+        if key in cache and cache[key][0] is self.matrix:
+            return cache[key][1]
+        nz = self.matrix != 0
+        blocks, cover = [], 0
+        for c0 in range(0, self.n_channels, BLOCK_CHANNELS):
+            c1 = min(c0 + BLOCK_CHANNELS, self.n_channels)
+            cols = np.flatnonzero(nz[c0:c1].any(axis=0))
+            if cols.size:
+                e0, e1 = int(cols[0]), int(cols[-1]) + 1
+                blocks.append((c0, c1, e0, e1,
+                               np.ascontiguousarray(self.matrix[c0:c1, e0:e1].T, dtype=dtype)))
+                cover += (c1 - c0) * (e1 - e0)
+        if cover > BLOCKED_MAX_COVER * self.matrix.size:
+            blocks = None
+        cache[key] = (self.matrix, blocks)
+        return blocks
 
     # -- regridding ---------------------------------------------------------
     def regrid(self, grid: Optional[CanonicalGrid] = None) -> "Response":
@@ -198,7 +246,8 @@ class Response:
                        energy_hi=grid.energy_hi.copy(), channel_lo=grid.channel_lo.copy(),
                        channel_hi=grid.channel_hi.copy(), channels=channels,
                        areascal=areascal, meta={**{k: v for k, v in self.meta.items()
-                                                   if k != "_cast"}, "regridded": True})
+                                                   if k not in ("_cast", "_blocks")},
+                                                "regridded": True})
 
     # -- conveniences -----------------------------------------------------
     def energy_mid(self) -> np.ndarray:
