@@ -6,15 +6,18 @@
    files naming their ARF and RMF), plus a truncated file and a spectrum whose RMF is
    missing: spectra per hour for the batch with 1 and 2 Dask workers, beside a plain Python
    loop of the same work (``process_chunk`` spectrum by spectrum, no Dask) and a loop of
-   Sherpa cie fits with ``conf()`` (on 40 of them, per hour).
+   Sherpa cie fits with ``conf()`` (on 40 of them, per hour), and the machine's own ceiling
+   for two workers: the same plain loop on one thread in one process, then in two at once
+   (``--only scaling`` runs this alone).
 2. The run killed halfway (SIGINT) after one worker was SIGKILLed, then rerun: every
    spectrum once in the table, and the numbers equal the uninterrupted run's.
 3. One core (a child process with one thread for BLAS and ONNX Runtime): the RIM
    deconvolution per spectrum (ONNX Runtime, batched, on the canonical
-   grid; the network alone and with the data-consistency step) and the response fold
-   (batched dense float64 / float32 products) beside a loop over Sherpa's ``rmf_fold``, and
-   the ceilings: a large single-thread matrix product's rate, the RIM's convolution
-   multiply-adds at that rate, and the RMF's non-zero elements at that rate.
+   grid; the network alone and with the data-consistency step), ONNX Runtime's profile of
+   where its time goes, and the response fold (batched by channel bands, float64 / float32)
+   beside a loop over Sherpa's ``rmf_fold`` and the dense product, and the ceilings: a large
+   single-thread matrix product's rate, the RIM's convolution multiply-adds at that rate,
+   and the bands' and the RMF's non-zero elements at that rate.
 4. On a GPU, when one is present: the RIM through ONNX Runtime's CUDA provider at batch
    1, 64, 1024, 4096 (otherwise it says "no GPU").
 """
@@ -95,6 +98,34 @@ def throughput(folder, tasks, out_dir, n_fit=40):
     one, two = rows["batch, 1 worker"], rows["batch, 2 workers"]
     print(f"\n2 workers / 1 worker: {(two[0] / two[1]) / (one[0] / one[1]):.2f}x (target >= 1.7x); "
           "wall time includes starting the cluster")
+    scaling(folder, tasks)
+
+
+def _loop_part(folder, tasks, n):
+    """A child's plain loop over the first ``n`` inputs; prints its seconds (imports excluded)."""
+    inputs = read_inputs([str(pathlib.Path(folder) / "s*.pi")])[:n]
+    t0 = time.perf_counter()
+    for r in inputs:
+        process_chunk([r], tasks, {"method": "network"})
+    print(json.dumps({"seconds": time.perf_counter() - t0, "n": len(inputs)}))
+
+
+def scaling(folder, tasks, n=100):
+    """The machine's own ceiling for two workers: the same one-thread plain loop over ``n``
+    inputs in one process alone, then in two processes at once (no Dask)."""
+    cmd = [sys.executable, __file__, "--loop-part", str(folder), str(n), "--tasks", *tasks]
+    env = dict(os.environ, **ONE_THREAD)
+
+    def run(k):
+        ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(k)]
+        return [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in ps]
+    alone = run(1)[0]
+    pair = run(2)
+    rate1 = alone["n"] / alone["seconds"]
+    rate2 = sum(r["n"] for r in pair) / max(r["seconds"] for r in pair)
+    print(f"\nThe machine's own two-process scaling (anchor): the plain loop over {n} inputs on "
+          f"one thread, alone {3600 * rate1:.0f} spectra/h, two processes at once "
+          f"{3600 * rate2:.0f} spectra/h: {rate2 / rate1:.2f}x", flush=True)
 
 
 def resilience(folder, tasks, out_dir):
@@ -169,6 +200,76 @@ def conv_macs(path):
     return total
 
 
+def op_profile(path, feeds):
+    """ONNX Runtime's own profile of one run of a model on one thread: seconds per operator
+    type, and the multiply-adds the convolutions did (from the shapes it records)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.enable_profiling = True
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess.run(None, feeds)                                   # warm
+    sess.run(None, feeds)
+    prof = pathlib.Path(sess.end_profiling())
+    events = json.loads(prof.read_text())
+    prof.unlink()
+    last = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"][-1]
+    per_op, conv_macs_done = {}, 0
+    for e in events:
+        if (e.get("cat") != "Node" or not e["name"].endswith("_kernel_time")
+                or not last["ts"] <= e["ts"] <= last["ts"] + last["dur"]):
+            continue
+        op = e["args"]["op_name"]
+        per_op[op] = per_op.get(op, 0.0) + e["dur"] * 1e-6
+        if op in ("Conv", "FusedConv"):     # (ConvTranspose's profile omits its packed weight)
+            w = next(iter(e["args"]["input_type_shape"][1].values()))
+            y = next(iter(e["args"]["output_type_shape"][0].values()))
+            conv_macs_done += int(np.prod(y) * np.prod(w[1:]))
+    return per_op, conv_macs_done
+
+
+def int8_anchor(path, feeds, calib, truth):
+    """The RIM with its convolutions statically quantised to int8 by ONNX Runtime (weights per
+    channel, activations calibrated on validation spectra): its time on one thread and how far
+    its output moves. Not shipped: its intervals would need calibrating afresh. None without
+    ONNX Runtime's quantisation tools (they need the onnx package)."""
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                              quantize_static)
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError:
+        return None
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            n = len(calib["S"])
+            self.it = iter([{k: v[i:i + 8] for k, v in calib.items()} for i in range(0, n, 8)])
+
+        def get_next(self):
+            return next(self.it, None)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, q = pathlib.Path(tmp) / "pre.onnx", pathlib.Path(tmp) / "int8.onnx"
+        quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv"], per_channel=True,
+                        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+        out = {}
+        for label, p in (("float32", path), ("int8", q)):
+            sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+            sess.run(None, feeds)
+            t0 = time.perf_counter()
+            out[label] = (sess.run(None, feeds)[0], time.perf_counter() - t0)
+
+    def rel(a, b):
+        return float(np.median(np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)))
+    return {"seconds": {k: v[1] for k, v in out.items()},
+            "moved": rel(out["int8"][0], out["float32"][0]),
+            "error": {k: rel(v[0], truth) for k, v in out.items()}}
+
+
 def gemm_rate(dtype, n=1536):
     """Multiply-adds per second of a large matrix product on this process's threads: the
     practical ceiling for any dense or sparse kernel here."""
@@ -215,6 +316,32 @@ def _latencies_one_thread():
     if macs:
         print(f"- the RIM's convolutions: {macs / 1e6:.0f} M multiply-adds per spectrum; at the "
               f"float32 matrix-product rate they alone take {1e3 * macs / rate32:.2f} ms")
+    nb = 256
+    feeds = {"S": data["S"][:nb].astype(np.float32), "R": R[:nb].astype(np.float32),
+             "sigma": data["sigma"][:nb].astype(np.float32)}
+    per_op, done = op_profile(dec.session.path, feeds)
+    total = sum(per_op.values())
+    conv = per_op.get("Conv", 0.0) + per_op.get("FusedConv", 0.0)
+    top = ", ".join(f"{k} {1e3 * v / nb:.2f}" for k, v in sorted(per_op.items(), key=lambda kv: -kv[1])[:5])
+    print(f"- where the RIM's time goes (ONNX Runtime's profile, batch {nb}, ms per spectrum): "
+          f"{top}; the convolutions (Conv, FusedConv) {1e3 * conv / nb:.2f} of "
+          f"{1e3 * total / nb:.2f} ms "
+          f"({conv / total:.0%}), {done / nb / 1e6:.0f} M multiply-adds per spectrum at "
+          f"{done / conv / 1e9:.1f} G/s ({done / conv / rate32:.0%} of the float32 "
+          "matrix-product rate)", flush=True)
+    vs = build_response_sets(n_total=1000, seed=0)["val"]
+    cd = simulate(SimConfig(n=64, split="val", seed=5, noise="poisson", counts_range=(3e3, 3e5)), vs)
+    calib = {"S": cd["S"].astype(np.float32), "R": vs.matrices[cd["response_index"]].astype(np.float32),
+             "sigma": cd["sigma"].astype(np.float32)}
+    q = int8_anchor(dec.session.path, feeds, calib, data["F"][:nb])
+    if q:
+        t = q["seconds"]
+        print(f"- anchor, not shipped: the convolutions quantised to int8 (ONNX Runtime, static, "
+              f"calibrated on 64 validation spectra): {1e3 * t['int8'] / nb:.2f} ms per spectrum "
+              f"against {1e3 * t['float32'] / nb:.2f} ms ({t['float32'] / t['int8']:.1f}x, batch "
+              f"{nb}); the deconvolved spectrum moves by {q['moved']:.1%} (median relative L2), "
+              f"its median relative L2 error against the truth {q['error']['float32']:.1%} -> "
+              f"{q['error']['int8']:.1%}", flush=True)
     d = sherpa_data_dir()
     rsp = load_response(pha=d / "acisf07867_000N001_r0002_pha3.fits")
     rmf = io.read_rmf(str(d / "acisf07867_000N001_r0002_rmf3.fits"))
@@ -279,13 +406,17 @@ def main():
     ap.add_argument("--tasks", nargs="+", default=["estimate", "deconvolve"])
     ap.add_argument("--quick", action="store_true", help="200 spectra")
     ap.add_argument("--keep", help="folder for the spectra and tables (default: a temporary one)")
-    ap.add_argument("--only", nargs="+", choices=("throughput", "resilience", "latencies", "gpu"))
+    ap.add_argument("--only", nargs="+",
+                    choices=("throughput", "scaling", "resilience", "latencies", "gpu"))
     ap.add_argument("--one-thread-latencies", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--loop-part", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_thread_latencies:
         return _latencies_one_thread()
+    if args.loop_part:
+        return _loop_part(args.loop_part[0], tuple(args.tasks), int(args.loop_part[1]))
     only = set(args.only or ("throughput", "resilience", "latencies", "gpu"))
-    if not only & {"throughput", "resilience"}:
+    if not only & {"throughput", "scaling", "resilience"}:
         if "latencies" in only:
             latencies()
         if "gpu" in only:
@@ -301,6 +432,8 @@ def main():
         print(f"# Batch benchmark: {n} spectra written in {time.perf_counter() - t0:.0f} s")
         if "throughput" in only or "resilience" in only:   # resilience compares with w1.fits
             throughput(folder / "spectra", tuple(args.tasks), folder / "out")
+        elif "scaling" in only:
+            scaling(folder / "spectra", tuple(args.tasks))
         if "resilience" in only:
             resilience(folder / "spectra", tuple(args.tasks), folder / "out")
         if "latencies" in only:
