@@ -102,23 +102,40 @@ def throughput(folder, tasks, out_dir, n_fit=40):
 
 
 def _loop_part(folder, tasks, n):
-    """A child's plain loop over the first ``n`` inputs; prints its seconds (imports excluded)."""
+    """A child's plain loop over the first ``n`` inputs, started when a line arrives on stdin
+    (so that two children start together); prints its seconds (imports excluded)."""
     inputs = read_inputs([str(pathlib.Path(folder) / "s*.pi")])[:n]
+    print("ready", flush=True)
+    sys.stdin.readline()
     t0 = time.perf_counter()
     for r in inputs:
         process_chunk([r], tasks, {"method": "network"})
-    print(json.dumps({"seconds": time.perf_counter() - t0, "n": len(inputs)}))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "n": len(inputs)}), flush=True)
 
 
 def scaling(folder, tasks, n=100):
     """The machine's own ceiling for two workers: the same one-thread plain loop over ``n``
-    inputs in one process alone, then in two processes at once (no Dask)."""
+    inputs in one process alone, then in two processes started together (no Dask)."""
     cmd = [sys.executable, __file__, "--loop-part", str(folder), str(n), "--tasks", *tasks]
     env = dict(os.environ, **ONE_THREAD)
 
     def run(k):
-        ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(k)]
-        return [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in ps]
+        ps = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+              for _ in range(k)]
+        for p in ps:                                    # every child has imported and read its list
+            while p.stdout.readline().strip() != "ready":
+                if p.poll() is not None:
+                    raise RuntimeError(f"the loop child exited with {p.returncode} before starting")
+        for p in ps:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        out = []
+        for p in ps:
+            text = p.communicate()[0]
+            if p.returncode:
+                raise RuntimeError(f"the loop child exited with {p.returncode}")
+            out.append(json.loads(text.strip().splitlines()[-1]))
+        return out
     alone = run(1)[0]
     pair = run(2)
     rate1 = alone["n"] / alone["seconds"]
@@ -186,12 +203,14 @@ def conv_macs(path):
         d.dim_value = 1
     m = shape_inference.infer_shapes(m)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in list(m.graph.value_info) + list(m.graph.output)}
+              for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
     weights = {t.name: list(t.dims) for t in m.graph.initializer}
     total = 0
     for n in m.graph.node:
         if n.op_type not in ("Conv", "ConvTranspose") or n.input[1] not in weights:
             continue
+        if n.output[0] not in shapes or n.input[0] not in shapes:
+            raise ValueError(f"{path}: no inferred shape for the {n.op_type} node {n.name}")
         w = weights[n.input[1]]
         if n.op_type == "Conv":          # each output element: C_in / groups x kernel
             total += int(np.prod(shapes[n.output[0]][1:]) * np.prod(w[1:]))
@@ -259,9 +278,9 @@ def int8_anchor(path, feeds, calib, truth):
         out = {}
         for label, p in (("float32", path), ("int8", q)):
             sess = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
-            sess.run(None, feeds)
-            t0 = time.perf_counter()
-            out[label] = (sess.run(None, feeds)[0], time.perf_counter() - t0)
+            name = "F"                                    # the deconvolved spectrum
+            F = sess.run([name], feeds)[0]
+            out[label] = (F, min(_timed(lambda: sess.run([name], feeds)) for _ in range(3)))
 
     def rel(a, b):
         return float(np.median(np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)))
@@ -339,7 +358,8 @@ def _latencies_one_thread():
         print(f"- anchor, not shipped: the convolutions quantised to int8 (ONNX Runtime, static, "
               f"calibrated on 64 validation spectra): {1e3 * t['int8'] / nb:.2f} ms per spectrum "
               f"against {1e3 * t['float32'] / nb:.2f} ms ({t['float32'] / t['int8']:.1f}x, batch "
-              f"{nb}); the deconvolved spectrum moves by {q['moved']:.1%} (median relative L2), "
+              f"{nb}); the network's deconvolved spectrum (no data-consistency step) moves by "
+              f"{q['moved']:.1%} (median relative L2), "
               f"its median relative L2 error against the truth {q['error']['float32']:.1%} -> "
               f"{q['error']['int8']:.1%}", flush=True)
     d = sherpa_data_dir()
@@ -366,7 +386,7 @@ def _latencies_one_thread():
         m = np.ascontiguousarray(rsp.matrix, dtype=dt)
         f = flux.astype(dt)
         t_dense, _ = best(lambda: f @ m.T)
-        cover = sum((c1 - c0) * (e1 - e0) for c0, c1, e0, e1, _ in rsp._blocks(dt)) / m.size
+        cover = sum((c1 - c0) * (e1 - e0) for c0, c1, e0, e1, _ in rsp._blocks(dt) or []) / m.size
         print(f"- response fold, batched by channel bands, {label}: {1e6 * t / n:.1f} us per "
               f"spectrum, {t_loop / t:.1f}x a loop over Sherpa's rmf_fold ({1e6 * t_loop / n:.1f} "
               f"us; max rel. diff {np.max(np.abs(out - ref)) / ref.max():.1e}; target >= 10x). "

@@ -91,9 +91,9 @@ def test_batched_fold_by_channel_bands_equals_sherpa(key):
         np.testing.assert_allclose(rsp.fold(flux)[i], ref, rtol=1e-6, atol=1e-6 * ref.max())
 
 
-def test_batched_fold_zero_bands_dense_matrices_and_a_replaced_matrix():
+def _band_response(seed=0, **kw):
     from sherpa_rim.response.matrix import BLOCK_CHANNELS, Response
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     C, E = 3 * BLOCK_CHANNELS + 7, 150
     m = np.zeros((C, E))
     for e in range(E):                                   # a narrow diagonal band
@@ -101,18 +101,60 @@ def test_batched_fold_zero_bands_dense_matrices_and_a_replaced_matrix():
         m[c:c + 5, e] = rng.uniform(0.1, 1, 5)
     edges = np.linspace(0.3, 8, E + 1)
     cb = np.linspace(0.3, 8, C + 1)
-    rsp = Response(m, edges[:-1], edges[1:], cb[:-1], cb[1:], np.arange(1, C + 1), exposure=2.0)
+    return Response(m, edges[:-1], edges[1:], cb[:-1], cb[1:], np.arange(1, C + 1), **kw), rng
+
+
+def test_batched_fold_runs_by_bands_from_64_spectra():
+    """The band plan is what a batch of 64 finite spectra is folded with (a band's cached
+    matrix, doubled, doubles exactly its channels), and what fewer spectra are not."""
+    from sherpa_rim.response.matrix import BLOCKED_MIN_ROWS
+    rsp, rng = _band_response()
+    flux = rng.uniform(0, 1, (BLOCKED_MIN_ROWS, rsp.n_energy))
+    before = rsp.fold(flux)
+    c0, c1, _, _, w = rsp.meta["_blocks"]["<f8"][1][1]
+    w *= 2
+    after = rsp.fold(flux)
+    np.testing.assert_allclose(after[:, c0:c1], 2 * before[:, c0:c1], rtol=1e-14)
+    np.testing.assert_array_equal(np.delete(after, np.s_[c0:c1], 1), np.delete(before, np.s_[c0:c1], 1))
+    np.testing.assert_array_equal(rsp.fold(flux[:-1]), before[:-1])     # 63 spectra: dense
+    bad = flux.copy()
+    bad[5, 7] = np.nan                                                    # dense: NaN spreads
+    out = rsp.fold(bad)
+    assert np.isnan(out[5]).all() and np.isfinite(np.delete(out, 5, 0)).all()
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_batched_fold_areascal_exposure_dtype_and_shape_as_the_dense_product(dt):
+    rng = np.random.default_rng(1)
+    rsp, _ = _band_response(exposure=3.0, areascal=rng.uniform(0.5, 1.0, 3 * 64 + 7))
+    flux = rng.uniform(0, 1, (2, 70, rsp.n_energy))                     # a (2, 70) batch
+    m = rsp.matrix.astype(dt)
+    dense = (flux.astype(dt) @ m.T) * (7.0 * rsp.areascal)
+    got = rsp.fold(flux, exposure=7.0, dtype=dt)
+    assert got.shape == (2, 70, rsp.n_channels)
+    assert got.dtype == rsp.fold(flux[0, :3], exposure=7.0, dtype=dt).dtype == dense.dtype
+    np.testing.assert_allclose(got, dense, rtol=1e-12 if dt == np.float64 else 1e-5)
+
+
+def test_batched_fold_zero_bands_dense_matrices_and_a_replaced_matrix():
+    from sherpa_rim.response.matrix import Response
+    rsp, rng = _band_response()
+    m = rsp.matrix.copy()
+    rsp.exposure = 2.0
+    C, E = m.shape
     flux = rng.uniform(0, 1, (200, E))
     blocks = rsp._blocks(np.float64)
     assert blocks is not None and blocks[-1][1] < C      # the top band reaches no energy: skipped
     out = rsp.fold(flux)
     np.testing.assert_allclose(out, 2.0 * flux @ m.T, rtol=1e-12)
     assert np.all(out[:, blocks[-1][1]:] == 0)
+    rsp.fold(flux[:3], dtype=np.float32)                 # caches a float32 copy
     rsp.matrix = rsp.matrix * 2                          # a new matrix: new bands and casts
     np.testing.assert_allclose(rsp.fold(flux), 4.0 * flux @ m.T, rtol=1e-12)
     np.testing.assert_allclose(rsp.fold(flux, dtype=np.float32), 4.0 * flux @ m.T, rtol=1e-5)
-    full = Response(rng.uniform(0, 1, (C, E)), edges[:-1], edges[1:], cb[:-1], cb[1:],
-                    np.arange(1, C + 1))
+    np.testing.assert_allclose(rsp.fold(flux[:3], dtype=np.float32), 4.0 * flux[:3] @ m.T, rtol=1e-5)
+    full = Response(rng.uniform(0, 1, (C, E)), rsp.energy_lo, rsp.energy_hi, rsp.channel_lo,
+                    rsp.channel_hi, rsp.channels)
     assert full._blocks(np.float64) is None              # no zeros to skip: the dense product
     np.testing.assert_allclose(full.fold(flux), flux @ full.matrix.T, rtol=1e-12)
 

@@ -83,7 +83,8 @@ class Response:
     Attributes
     ----------
     matrix : ndarray, shape (n_channels, n_energy)
-        RMF x ARF in cm^2 (counts per photon/cm^2, per second of exposure).
+        RMF x ARF in cm^2 (counts per photon/cm^2, per second of exposure). Replace it
+        rather than edit it in place: ``fold`` caches a float32 copy and a band plan of it.
     energy_lo, energy_hi : ndarray
         Model energy bins (keV).
     channel_lo, channel_hi : ndarray
@@ -138,19 +139,21 @@ class Response:
              dtype=np.float64) -> np.ndarray:
         """Expected counts per channel for photon fluxes per energy bin.
 
+        A batch of at least ``BLOCKED_MIN_ROWS`` finite spectra is folded band by band of
+        channels, each band over only the energy bins that reach it (a sparse RMF's zeros are
+        skipped); the result equals the dense product's to rounding. Fewer spectra, or any
+        non-finite flux (so that a NaN spreads to every channel, as in the dense product),
+        take the dense product.
+
         Parameters
         ----------
         flux : array, shape (..., n_energy)
             Photon flux per model energy bin (photons/cm^2/s). Any leading
-            batch shape is allowed: a batch is one matrix product.
+            batch shape is allowed.
         exposure : float, optional
             Overrides the response's exposure (s).
         dtype : numpy dtype
             float32 halves the time for large batches.
-
-        A batch of at least ``BLOCKED_MIN_ROWS`` spectra is folded band by band of channels,
-        each band over only the energy bins that reach it (a sparse RMF's zeros are skipped);
-        the result equals the dense product's to rounding.
 
         Returns
         -------
@@ -164,17 +167,19 @@ class Response:
         expo = self.exposure if exposure is None else exposure
         scale = expo * np.asarray(self.areascal)
         flux = flux.astype(dtype, copy=False)
-        blocks = self._blocks(dtype) if flux.ndim == 2 and len(flux) >= BLOCKED_MIN_ROWS else None
+        rows = flux.reshape(-1, self.n_energy) if flux.ndim >= 2 else None
+        blocks = (self._blocks(dtype) if rows is not None and len(rows) >= BLOCKED_MIN_ROWS
+                  and np.isfinite(rows).all() else None)
         if blocks is None:
             m = self.matrix if dtype == np.float64 else self._matrix_as(dtype)
             return (flux @ m.T) * scale
-        out = np.zeros((len(flux), self.n_channels), dtype=np.result_type(dtype, scale))
-        for s0 in range(0, len(flux), BLOCKED_ROWS):
-            f, o = flux[s0:s0 + BLOCKED_ROWS], out[s0:s0 + BLOCKED_ROWS]
+        out = np.zeros((len(rows), self.n_channels), dtype=np.result_type(dtype, scale))
+        for s0 in range(0, len(rows), BLOCKED_ROWS):
+            f, o = rows[s0:s0 + BLOCKED_ROWS], out[s0:s0 + BLOCKED_ROWS]
             for c0, c1, e0, e1, w in blocks:
                 o[:, c0:c1] = f[:, e0:e1] @ w
         out *= scale
-        return out
+        return out.reshape(flux.shape[:-1] + (self.n_channels,))
 
     def _matrix_as(self, dtype):
         cache = self.meta.setdefault("_cast", {})
@@ -192,21 +197,21 @@ class Response:
         the matrix (a diagonal-free or dense matrix): the dense product is then faster."""
         cache = self.meta.setdefault("_blocks", {})
         key = np.dtype(dtype).str
-        if key in cache and cache[key][0] is self.matrix:
+        m = self.matrix
+        if key in cache and cache[key][0] is m:
             return cache[key][1]
-        nz = self.matrix != 0
+        nz = m != 0
         blocks, cover = [], 0
-        for c0 in range(0, self.n_channels, BLOCK_CHANNELS):
-            c1 = min(c0 + BLOCK_CHANNELS, self.n_channels)
+        for c0 in range(0, m.shape[0], BLOCK_CHANNELS):
+            c1 = min(c0 + BLOCK_CHANNELS, m.shape[0])
             cols = np.flatnonzero(nz[c0:c1].any(axis=0))
             if cols.size:
                 e0, e1 = int(cols[0]), int(cols[-1]) + 1
-                blocks.append((c0, c1, e0, e1,
-                               np.ascontiguousarray(self.matrix[c0:c1, e0:e1].T, dtype=dtype)))
+                blocks.append((c0, c1, e0, e1, np.ascontiguousarray(m[c0:c1, e0:e1].T, dtype=dtype)))
                 cover += (c1 - c0) * (e1 - e0)
-        if cover > BLOCKED_MAX_COVER * self.matrix.size:
+        if cover > BLOCKED_MAX_COVER * m.size:
             blocks = None
-        cache[key] = (self.matrix, blocks)
+        cache[key] = (m, blocks)
         return blocks
 
     # -- regridding ---------------------------------------------------------
