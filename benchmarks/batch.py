@@ -372,11 +372,11 @@ def _latencies_one_thread():
     flux = rng.uniform(1e-4, 1e-3, n)[:, None] * e[None, :] ** (-rng.uniform(1, 3, n)[:, None]) * (rsp.energy_hi - rsp.energy_lo)
     spec = np.asarray(arf.specresp) * rsp.exposure
 
-    def best(fn, k=3):
+    def best(fn, k=5):
         out = fn()
         return min(_timed(fn) for _ in range(k)), out
     t_loop, ref = best(lambda: np.array([rmf_fold(flux[i] * spec, rmf.n_grp, rmf.f_chan, rmf.n_chan, rmf.matrix,
-                                                  int(rmf.detchans), int(rmf.offset)) for i in range(n)]), 1)
+                                                  int(rmf.detchans), int(rmf.offset)) for i in range(n)]), 5)
     nnz = int(np.count_nonzero(rmf.matrix))
     print(f"- Sherpa's rmf_fold: {1e6 * t_loop / n:.1f} us per spectrum over the RMF's {nnz:,} "
           f"non-zero elements ({rsp.n_energy} x {rsp.n_channels}), {nnz * n / t_loop / 1e9:.1f} G "
