@@ -35,7 +35,7 @@ from ..observation import Observation
 from ..response.grid import CanonicalGrid
 from ..rim.checks import thermal_check
 from ..runtime import check_applicable, open_model
-from .routes import calibrated_p, log_bands, set_p
+from .routes import calibrated_p, log_bands, observation_entry, set_p
 
 __all__ = ["CrossNetEstimator", "crossnet_route", "pair_class", "consistency_chi2", "N_SOURCE",
            "CLASSES"]
@@ -132,17 +132,13 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
         p_cal, p_how = calibrated_p(chi, null, cls)
         factor = float(gain["classes"].get(cls, gain["pooled"])) if gain else 1.0
         slope, s_slope = float(np.exp(m[3])), float(factor * np.exp(m[3]) * s[3])
-        out["observations"][k] = {
-            "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
-            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
-            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
-            "bands": {b: {"ratio": float(np.exp(m[4 + i])), "ln_ratio": float(m[4 + i]),
-                          "sigma_ln": float(s[4 + i])} for i, b in enumerate(bands)},
-            "source": {"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
-                       "abundance": float(m[1]), "sigma_abundance": float(s[1]),
-                       "redshift": float(m[2]), "sigma_redshift": float(s[2])},
-            "chi2": chi, "dof": dof, "p_chi2": p_chi2, "p_from": p_how,
-            "p": p_chi2 if p_cal is None else float(p_cal)}
+        out["observations"][k] = observation_entry(
+            slope, s_slope, factor, chi, dof, p_chi2, p_cal, p_how,
+            bands={b: {"ratio": float(np.exp(m[4 + i])), "ln_ratio": float(m[4 + i]),
+                       "sigma_ln": float(s[4 + i])} for i, b in enumerate(bands)},
+            source={"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
+                    "abundance": float(m[1]), "sigma_abundance": float(s[1]),
+                    "redshift": float(m[2]), "sigma_redshift": float(s[2])})
         chi_tot += chi
         dof_tot += dof
         ps.append(out["observations"][k]["p"])

@@ -162,6 +162,18 @@ def set_p(out: Dict, ps: List[float], chi_tot: float, dof_tot: int, calibrated: 
         out["p"] = float(sps.chi2.sf(chi_tot, dof_tot)) if dof_tot else 1.0
 
 
+def observation_entry(slope: float, s_slope: float, factor: float, chi: float, dof: int,
+                      p_chi2: float, p_cal: Optional[float], p_how: str, **extra) -> Dict:
+    """One observation's entry of a route: its gain (the slope, in eV at 1 and 6 keV) with the
+    width factor applied, the route's own quantities (``extra``), chi2 and p (the calibrated p
+    where there is one, else chi2's)."""
+    return {"slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
+            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
+            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
+            **extra, "chi2": chi, "dof": dof, "p_chi2": p_chi2, "p_from": p_how,
+            "p": p_chi2 if p_cal is None else float(p_cal)}
+
+
 def rim_route(results: List, reference: int = 0, z: float = 0.0,
               gain_calibration: Optional[Dict] = None,
               null_calibration: Optional[Dict] = None) -> Dict:
@@ -209,12 +221,8 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0,
         dof = len(bands)
         p_chi2 = float(sps.chi2.sf(chi, dof)) if dof else 1.0
         p_cal, p_how = calibrated_p(chi, null_calibration, fainter_class((ref, res)))
-        out["observations"][k] = {
-            "bands": bands, "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
-            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
-            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
-            "lines": lines, "chi2": chi, "dof": dof, "p_chi2": p_chi2, "p_from": p_how,
-            "p": p_chi2 if p_cal is None else float(p_cal)}
+        out["observations"][k] = observation_entry(slope, s_slope, factor, chi, dof, p_chi2,
+                                                   p_cal, p_how, bands=bands, lines=lines)
         chi_tot += chi
         dof_tot += dof
         ps.append(out["observations"][k]["p"])
@@ -259,13 +267,9 @@ def network_route(estimates: List[Dict], reference: int = 0,
         p_chi2 = float(sps.chi2.sf(chi, 4))
         p_cal, p_how = (calibrated_p(chi, null, cls) if null and cls
                         else (None, "no null calibration"))
-        out["observations"][k] = {
-            "slope": slope, "sigma_slope": s_slope, "gain_sigma_factor": factor,
-            "gain_1keV_eV": 1e3 * (slope - 1.0), "sigma_1keV_eV": 1e3 * s_slope,
-            "gain_6keV_eV": 6e3 * (slope - 1.0), "sigma_6keV_eV": 6e3 * s_slope,
-            "area_ratio": float(np.exp(d[3])), "sigma_ln_area": float(sd[3]),
-            "chi2": chi, "dof": 4, "p_chi2": p_chi2, "p_from": p_how,
-            "p": p_chi2 if p_cal is None else float(p_cal)}
+        out["observations"][k] = observation_entry(
+            slope, s_slope, factor, chi, 4, p_chi2, p_cal, p_how,
+            area_ratio=float(np.exp(d[3])), sigma_ln_area=float(sd[3]))
         chi_tot += chi
         dof_tot += 4
         ps.append(out["observations"][k]["p"])
