@@ -320,7 +320,8 @@ def _latencies_one_thread():
     from sherpa_rim.response.library import sherpa_data_dir
     from sherpa_rim.rim.deconvolver import RIMDeconvolver
     from sherpa_rim.sim import SimConfig, build_response_sets, simulate
-    rs = build_response_sets(n_total=1000, seed=0)["test"]
+    sets = build_response_sets(n_total=1000, seed=0)
+    rs = sets["test"]
     data = simulate(SimConfig(n=512, split="test", seed=1, noise="poisson", counts_range=(3e3, 3e5)), rs)
     R = rs.matrices[data["response_index"]]
     dec = RIMDeconvolver()
@@ -348,7 +349,7 @@ def _latencies_one_thread():
           f"({conv / total:.0%}), {done / nb / 1e6:.0f} M multiply-adds per spectrum at "
           f"{done / conv / 1e9:.1f} G/s ({done / conv / rate32:.0%} of the float32 "
           "matrix-product rate)", flush=True)
-    vs = build_response_sets(n_total=1000, seed=0)["val"]
+    vs = sets["val"]
     cd = simulate(SimConfig(n=64, split="val", seed=5, noise="poisson", counts_range=(3e3, 3e5)), vs)
     calib = {"S": cd["S"].astype(np.float32), "R": vs.matrices[cd["response_index"]].astype(np.float32),
              "sigma": cd["sigma"].astype(np.float32)}
