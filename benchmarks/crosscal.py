@@ -95,7 +95,7 @@ def one_pair(pairs, kind, size, counts, rng, seed, routes=ROUTES):
             continue
         try:
             rep = crosscal._compare([d1, d2], ["a", "b"], group, None, truth["nH"], "slope",
-                                    "knots", 32)
+                                    "knots", 32, crosscal.N_BOOT, seed)
         except Exception as exc:      # noqa: BLE001 - counted per route, never dropped
             for r in group:
                 out[r] = f"{type(exc).__name__}: {exc}"
@@ -220,7 +220,7 @@ def _save(path, res, errors, counts):
 
 
 def _load(paths):
-    res, errors, counts, unchecked = {}, [], None, []
+    res, errors, counts, unchecked, replaced = {}, [], None, [], set()
     for path in paths:
         d = json.loads(pathlib.Path(path).read_text())
         if counts is not None and d["counts"] != counts:
@@ -246,10 +246,11 @@ def _load(paths):
                 if "_pair" in a and "_pair" in b and list(a["_pair"]) != list(b["_pair"]):
                     raise SystemExit(f"--merge: {path} differs from an earlier file in the pairs "
                                      f"of cell {key} (counts {b['_pair']} against {a['_pair']})")
-                clash = set(a) & set(b) - {"_pair"}
-                if clash:
-                    raise SystemExit(f"--merge: {path} repeats routes {sorted(clash)} of cell {key}")
+                replaced |= set(a) & set(b) - {"_pair"}
                 a.update(b)
+    if replaced:
+        print(f"# --merge: the later file's routes {sorted(replaced)} replace an earlier file's "
+              "results on the same pairs")
     if unchecked:
         print(f"# --merge: {', '.join(sorted(set(unchecked)))} joined to a file that records no "
               "counts per pair: the pairs are the same if --seed and --part were (not checked here)")

@@ -26,7 +26,7 @@ from .response.ogip import load_response, read_ogip, read_spectrum, response_fro
 log = logging.getLogger(__name__)
 
 __all__ = ["Observation", "IGNORED_SIGMA", "prepare_observation", "observation_from_session",
-           "observation_from_data", "data_fingerprint",
+           "observation_from_data", "data_fingerprint", "resampled",
            "observation_from_files", "background_scale", "background_terms", "check_column",
            "galactic_column",
            "GALACTIC_ABSORBERS", "find_component"]
@@ -61,6 +61,34 @@ def _channel_map(rsp: Response, grid: CanonicalGrid) -> np.ndarray:
     return rebin_matrix(rsp.channel_lo, rsp.channel_hi, grid.channel_lo, grid.channel_hi, "old")
 
 
+def _on_grid(qT, counts, bg, bvar, nmask):
+    """(S, sigma), each (n, canonical channels), of a batch of counts (n, original channels):
+    split onto the grid, the scaled background ``bg`` (variance ``bvar``) subtracted, noise
+    sqrt(counts + r b) at least 1; channels outside ``nmask`` get 0 and IGNORED_SIGMA."""
+    counts = np.asarray(counts, float)
+    S = np.asarray(qT @ counts.T).T
+    var = np.asarray(qT @ np.maximum(counts, 0).T).T
+    if bg is not None:
+        S = S - bg
+        var = var + bvar
+    sigma = np.sqrt(np.maximum(var, 1.0))
+    return np.where(nmask, S, 0.0), np.where(nmask, sigma, IGNORED_SIGMA)
+
+
+def resampled(obs: Observation, counts: np.ndarray):
+    """(S, sigma, noticed counts) of a batch of spectra (n, the response's own channels) that
+    replace ``obs``'s counts, put on its grid as :func:`prepare_observation` put its data
+    (its background subtracted, its notice filter): for simulations through the observation's
+    own response (``crosscal.bootstrap``)."""
+    if obs.full is None or "channel_map" not in obs.full:
+        raise DataError(f"{obs.name or 'the observation'} carries no response on its own "
+                        "channels; build it with prepare_observation / observation_from_data")
+    counts = np.atleast_2d(np.asarray(counts, float))
+    S, sigma = _on_grid(obs.full["channel_map"], counts, obs.background, obs.background_var,
+                        obs.noticed)
+    return S, sigma, counts[:, obs.full["noticed"]].sum(1)
+
+
 def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
                         noticed: Optional[np.ndarray] = None,
                         background: Optional[np.ndarray] = None,
@@ -87,24 +115,20 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
                         "noticed channels: there is nothing to deconvolve or estimate; check the "
                         "file (an empty or blank spectrum) or notice the band with the source")
     q = _channel_map(rsp, grid)                                   # (old, new)
+    qT = sparse.csr_matrix(q.T)
     we = rebin_matrix(rsp.energy_lo, rsp.energy_hi, grid.energy_lo, grid.energy_hi, "new")
     ascal = np.asarray(rsp.areascal, float)
     mat = rsp.matrix * (ascal[:, None] if ascal.ndim else float(ascal))
     # both maps are sparse (a channel or energy bin overlaps one or two new ones): as sparse
     # products the regridding costs ~2 % of the dense q^T mat we
-    R = np.asarray(sparse.csr_matrix(q.T) @ (sparse.csc_matrix(we).T @ mat.T).T) * rsp.exposure
-    S = q.T @ counts
-    var = q.T @ np.maximum(counts, 0)
+    R = np.asarray(qT @ (sparse.csc_matrix(we).T @ mat.T).T) * rsp.exposure
     bg = bvar = None
     if background is not None:
         if background_var is None:
             raise TypeError("prepare_observation(background=...) needs background_var= (the "
                             "scaled background's variance r^2 B; see background_terms)")
-        bg = q.T @ np.asarray(background, float)
-        bvar = q.T @ np.asarray(background_var, float)
-        S = S - bg
-        var = var + bvar
-    sigma = np.sqrt(np.maximum(var, 1.0))
+        bg = qT @ np.asarray(background, float)
+        bvar = qT @ np.asarray(background_var, float)
     if noticed is None:
         nmask = np.ones(grid.n_channels, bool)
     else:
@@ -113,8 +137,8 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
         nmask = frac > 0.5 * np.maximum(cover, 1e-12)
     covered = (q.sum(axis=0) > 0.5)
     nmask &= covered
-    sigma = np.where(nmask, sigma, IGNORED_SIGMA)
-    S = np.where(nmask, S, 0.0)
+    S, sigma = _on_grid(qT, counts[None], bg, bvar, nmask)
+    S, sigma = S[0], sigma[0]
     if R.max() <= 0:
         raise GridError("the response has no effective area on the model's energy grid "
                         f"({grid.energy_lo[0]:.2f}-{grid.energy_hi[-1]:.2f} keV)")
@@ -123,7 +147,8 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     full_noticed = in_filter & (q @ nmask.astype(float) > 0.5)
     full = {"counts": counts, "noticed": full_noticed, "R": mat * rsp.exposure,
             "energy_lo": np.asarray(rsp.energy_lo, float), "energy_hi": np.asarray(rsp.energy_hi, float),
-            "background": None if background is None else np.asarray(background, float)}
+            "background": None if background is None else np.asarray(background, float),
+            "channel_map": qT}
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
                        name=name, background=bg, counts_total=float(counts.sum()),
                        background_var=bvar, counts_noticed=counts_noticed,

@@ -143,19 +143,39 @@ def _galactic_column(id) -> float:
     return nH
 
 
-def network_input(obs: Observation, nH: float = 0.0):
+def network_input(obs: Observation, nH: float = 0.0, S=None, sigma=None):
     """(S, sigma) for a network trained on whole 0.3-10 keV spectra: the data, the ignored
-    channels filled by :func:`fill_ignored` with Poisson noise from the filled counts."""
-    S = np.where(obs.noticed, obs.S, fill_ignored(obs, nH))
-    return S, np.where(obs.noticed, obs.sigma, np.sqrt(np.maximum(S, 1.0)))
+    channels filled by :func:`fill_ignored` with Poisson noise from the filled counts.
+    ``S`` / ``sigma``: a batch (n, channels) of other counts on ``obs``'s grid, response and
+    notice filter (:func:`sherpa_rim.observation.resampled`), filled in one DAE call."""
+    fill = fill_ignored(obs, nH, S)
+    if S is None:
+        S, sigma = obs.S, obs.sigma
+    S = np.where(obs.noticed, S, fill)
+    return S, np.where(obs.noticed, sigma, np.sqrt(np.maximum(S, 1.0)))
 
 
-def fill_ignored(obs: Observation, nH: float = 0.0) -> np.ndarray:
+def fill_ignored(obs: Observation, nH: float = 0.0, S=None) -> np.ndarray:
     """Expected counts in the ignored channels from the shipped DAE (zeros if there are
     none, or if no DAE is shipped), for a Galactic column ``nH`` (1e22 cm^-2). These counts
-    only start the RIM there (ignored channels carry no weight in its likelihood)."""
+    only start the RIM there (ignored channels carry no weight in its likelihood). ``S``:
+    a batch of counts in place of ``obs.S`` (see :func:`network_input`)."""
+    batch = S is not None
+    S = np.atleast_2d(obs.S if S is None else np.asarray(S, float))
     if obs.noticed.all():
-        return np.zeros_like(obs.S)
+        return np.zeros_like(S) if batch else np.zeros_like(obs.S)
+    try:
+        gf = shared(GapFiller, "dae_default")
+        if not gf.grid.same_as(obs.grid):
+            raise GridError(f"the DAE works on its own canonical grid ({gf.grid.n_channels} "
+                            f"channels); this observation is on another ({obs.S.size}): build it "
+                            "on the DAE's grid (observation_from_session(id, GapFiller().grid))")
+        mask = np.broadcast_to(obs.noticed.astype(float), S.shape)
+        out = gf.fill(np.where(obs.noticed, S, 0.0), mask, R=obs.R, nH=nH)
+        return out if batch else out[0]
+    except ModelFileError as exc:
+        log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)
+        return np.zeros_like(S) if batch else np.zeros_like(obs.S)
     try:
         gf = shared(GapFiller, "dae_default")
         if not gf.grid.same_as(obs.grid):

@@ -61,9 +61,15 @@ class ParameterEstimator:
         one per observation; 0 where not given)."""
         cols = [0.0] * len(obs_list) if nH is None else list(np.broadcast_to(nH, len(obs_list)))
         filled = [network_input(o, c) for o, c in zip(obs_list, cols)]
-        S = np.stack([f[0] for f in filled]).astype(np.float32)
-        R = np.stack([o.R for o in obs_list]).astype(np.float32)
-        sig = np.stack([f[1] for f in filled]).astype(np.float32)
+        return self.forward(np.stack([f[0] for f in filled]), np.stack([o.R for o in obs_list]),
+                            np.stack([f[1] for f in filled]))
+
+    def forward(self, S, R, sigma):
+        """:meth:`raw` on network inputs (S, sigma: (n, channels), the ignored channels
+        filled; R: (n, channels, energies) or one (channels, energies) for all)."""
+        S = np.asarray(S, np.float32)
+        R = np.broadcast_to(np.asarray(R, np.float32), S.shape[:1] + np.shape(R)[-2:])
+        sig = np.asarray(sigma, np.float32)
         out = self.session.run({"S": S, "R": R, "sigma": sig})
         mean = out["param_mean"].astype(float)
         sd = np.exp(out["param_logsd"].astype(float)) * self.calibration[None, :]

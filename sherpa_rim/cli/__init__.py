@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gain parameters freed in the joint fit")
     s.add_argument("--area", choices=("knots", "constant"), default="knots",
                    help="area correction of the joint fit: 5 knots in log E, or a constant")
+    s.add_argument("--n-boot", type=_number(int, 0), default=200, metavar="N",
+                   help="pairs simulated through the observations' own responses for the "
+                        "network and crossnet routes' bias, errors and p (default 200; 0: their "
+                        "nulls from the validation ObsIDs, not calibrated across responses)")
+    s.add_argument("--seed", type=int, default=0, help="seed of those simulations")
     s.add_argument("--out", help="table of the results (.fits or .ecsv)")
     s.add_argument("--plot", help="PNG of the area ratios per band")
     s.add_argument("--json", action="store_true", help="the report as one JSON object on stdout")

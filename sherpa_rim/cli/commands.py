@@ -230,7 +230,7 @@ def crosscal(args) -> int:
     plot = check_output(args.plot, args.clobber, "--plot") if args.plot else None
     rep = compare_files(args.pha, routes=tuple(args.routes), nH=args.nH, band=tuple(args.band),
                         gain=args.gain, area=args.area, arfs=args.arf, rmfs=args.rmf,
-                        source=args.source)
+                        source=args.source, n_boot=args.n_boot, seed=args.seed)
     # with --json the JSON is alone on stdout; notes go to stderr
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
     if args.json:

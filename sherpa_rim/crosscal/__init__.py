@@ -37,13 +37,14 @@ from ..models import AreaCorr, GainShift, GainShifted
 from ..observation import find_component
 from .joint import AREA_MODES, GAIN_MODES, JointResult, joint_fit
 from .report import CrossCalReport
+from .bootstrap import MIN_BOOT, N_BOOT
 from .pairnet import CrossNetEstimator, crossnet_route
 from .routes import log_bands, network_route, redshift_of, rim_route
 
 log = logging.getLogger(__name__)
 
 __all__ = ["set_gain", "set_area_correction", "compare", "compare_files", "CrossCalReport",
-           "ROUTES", "source_from"]
+           "ROUTES", "N_BOOT", "source_from"]
 
 ROUTES = ("joint", "rim", "network", "crossnet")
 
@@ -88,12 +89,14 @@ def set_area_correction(id=1, name: Optional[str] = None, knots: Sequence[int] =
 
 def compare(ids: Sequence = (1, 2), routes: Sequence[str] = ROUTES, source=None,
             nH: Optional[float] = None, gain: str = "slope", area: str = "knots",
-            n_samples: int = 32) -> CrossCalReport:
+            n_samples: int = 32, n_boot: int = N_BOOT, seed: int = 0) -> CrossCalReport:
     """Cross-calibrate the session's data sets ``ids`` (the first is the reference); see the
     module docstring. ``source``: the shared model of the joint fit (default: the reference
     data set's source, else ``mmabs(nH) * cie``). ``gain`` / ``area``: which calibration
     parameters the joint fit frees (``"slope"``, ``"slope+offset"``; ``"knots"``,
-    ``"constant"``)."""
+    ``"constant"``). ``n_boot``: pairs simulated per comparison for the network and crossnet
+    routes' null (:mod:`.bootstrap`; 0: their nulls measured on the validation ObsIDs
+    instead, which docs/crosscal.md shows do not carry over); ``seed``: their draws'."""
     from sherpa.astro import ui
     from sherpa.utils.err import IdentifierErr, ModelErr
     datas = [ui.get_data(i) for i in ids]
@@ -103,13 +106,14 @@ def compare(ids: Sequence = (1, 2), routes: Sequence[str] = ROUTES, source=None,
         except (IdentifierErr, ModelErr):
             source = None
     return _compare(datas, [f"data set {i!r}" for i in ids], routes, source, nH, gain, area,
-                    n_samples)
+                    n_samples, n_boot, seed)
 
 
 def compare_files(phas: Sequence, routes: Sequence[str] = ROUTES, nH: Optional[float] = None,
                   band=(0.5, 7.0), gain: str = "slope", area: str = "knots",
                   n_samples: int = 32, arfs: Optional[Sequence] = None,
-                  rmfs: Optional[Sequence] = None, source=None) -> CrossCalReport:
+                  rmfs: Optional[Sequence] = None, source=None, n_boot: int = N_BOOT,
+                  seed: int = 0) -> CrossCalReport:
     """:func:`compare` for PHA files, noticed in ``band`` keV; ``arfs`` / ``rmfs``: one per
     PHA (default: from each header). The joint fit's source: ``source`` (a model expression
     or its text), else ``mmabs(nH) * cie``."""
@@ -121,10 +125,12 @@ def compare_files(phas: Sequence, routes: Sequence[str] = ROUTES, nH: Optional[f
     datas = [load_for_fit(p, arf=None if arfs is None else arfs[k],
                           rmf=None if rmfs is None else rmfs[k], band=band)
              for k, p in enumerate(phas)]
-    return _compare(datas, [str(p) for p in phas], routes, source, nH, gain, area, n_samples)
+    return _compare(datas, [str(p) for p in phas], routes, source, nH, gain, area, n_samples,
+                    n_boot, seed)
 
 
-def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCalReport:
+def _compare(datas, names, routes, source, nH, gain, area, n_samples, n_boot=N_BOOT,
+             seed=0) -> CrossCalReport:
     from ..amortised.params import ParameterEstimator
     from ..observation import observation_from_data
     from ..rim.deconvolver import RIMDeconvolver
@@ -134,16 +140,20 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
         raise ValueError(f"routes: {unknown or routes!r}; choose from {ROUTES}")
     if len(datas) < 2:
         raise DataError("a cross-calibration needs at least two observations of one source")
+    if n_boot and n_boot < MIN_BOOT:
+        raise ValueError(f"n_boot={n_boot}: give 0 (no simulated null) or at least {MIN_BOOT} "
+                         "pairs (the default is 200)")
     if gain not in GAIN_MODES or area not in AREA_MODES:
         raise ValueError(f"gain={gain!r} / area={area!r}: choose gain from {list(GAIN_MODES)}, "
                          f"area from {list(AREA_MODES)}")
     rep = CrossCalReport(names=list(names), reference=0)
     column = 0.0 if nH is None else float(nH)
     est = None
-    if "network" in routes or "rim" in routes or (source is None and "joint" in routes):
+    if ("network" in routes or "rim" in routes or "crossnet" in routes
+            or (source is None and "joint" in routes)):
         pe = shared(ParameterEstimator, "param_default")
-        est = [pe.estimate(observation_from_data(d, pe.grid), column, allow_instrument=False)
-               for d in datas]
+        pe_obs = [observation_from_data(d, pe.grid) for d in datas]
+        est = [pe.estimate(o, column, allow_instrument=False) for o in pe_obs]
     if isinstance(source, str):
         source = source_from(source)
     if "rim" in routes or "network" in routes:
@@ -165,7 +175,7 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
         # before the joint fit: its thermal-source check refuses as the learned routes do
         cn = shared(CrossNetEstimator, "crossnet_default")
         rep.routes["crossnet"] = crossnet_route([observation_from_data(d, cn.grid) for d in datas],
-                                                cn, 0, nH, list(names))
+                                                cn, 0, nH, list(names), est, n_boot, seed)
         rep.warnings += rep.routes["crossnet"].pop("warnings")
     if "joint" in routes:
         if source is None:
@@ -180,7 +190,8 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples) -> CrossCa
                                       dec.session.entry.get("crosscal_null_calibration"))
     if "network" in routes:
         rep.routes["network"] = network_route(est, 0, [r.band_class for r in results],
-                                              pe.entry.get("crosscal_null_calibration"))
+                                              pe.entry.get("crosscal_null_calibration"),
+                                              pe_obs, pe, column, n_boot, seed)
     return rep
 
 

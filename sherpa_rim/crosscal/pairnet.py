@@ -18,6 +18,10 @@ network, which knows no gain, lacks).
   p-value is the share of null pairs of the validation ObsIDs (Sherpa-simulated, no shift)
   with a chi2 at least as large, per count class (:data:`CLASSES`) (``python -m training.calibrate_crosscal``,
   the manifest's ``crosscal_null_calibration`` ``null``).
+* By default (``compare``'s ``n_boot``) both are replaced by pairs of one plasma simulated
+  through the two observations' own responses (:mod:`.bootstrap`): the nine outputs' bias for
+  these two responses, their errors and p. The validation-ObsID calibrations above are what
+  ``n_boot=0`` uses.
 * ``./dev.sh bench crosscal`` measures both on the test ObsIDs (docs/crosscal.md).
 
 Ignored channels are filled by the DAE first, as for the parameter network.
@@ -89,9 +93,21 @@ class CrossNetEstimator:
         ``ref`` / ``obs``: Observations, or their :meth:`inputs`."""
         (S1, R1, s1), (S2, R2, s2) = (o if isinstance(o, tuple) else self.inputs(o, nH)
                                       for o in (ref, obs))
-        out = self.session.run({"S1": S1, "R1": R1, "sigma1": s1, "S2": S2, "R2": R2, "sigma2": s2})
-        mean = out["cross_mean"][0].astype(float) / self.scale
-        sd = np.exp(out["cross_logsd"][0].astype(float)) * self.calibration / self.scale
+        mean, sd = self.pairs(S1, R1, s1, S2, R2, s2)
+        return mean[0], sd[0]
+
+    def pairs(self, S1, R1, s1, S2, R2, s2):
+        """(mean, sd), each (n, 12), of a batch of pairs of network inputs (S, sigma: (n,
+        channels), ignored channels filled; R: (n, channels, energies), or one for all)."""
+        n = max(np.shape(S1)[0], np.shape(S2)[0])
+
+        def batch(a, nd):
+            a = np.asarray(a, np.float32)
+            return np.broadcast_to(a, (n,) + a.shape[-nd:])
+        out = self.session.run({"S1": batch(S1, 1), "R1": batch(R1, 2), "sigma1": batch(s1, 1),
+                                "S2": batch(S2, 1), "R2": batch(R2, 2), "sigma2": batch(s2, 1)})
+        mean = out["cross_mean"].astype(float) / self.scale
+        sd = np.exp(out["cross_logsd"].astype(float)) * self.calibration / self.scale
         return mean, sd
 
 
@@ -102,13 +118,21 @@ def consistency_chi2(mean, sd) -> float:
 
 
 def crossnet_route(observations: List[Observation], est: CrossNetEstimator, reference: int = 0,
-                   nH: Optional[float] = None, names: Optional[List[str]] = None) -> Dict:
+                   nH: Optional[float] = None, names: Optional[List[str]] = None,
+                   estimates: Optional[List[Dict]] = None, n_boot: int = 0,
+                   seed: int = 0) -> Dict:
     """Per observation against the reference: gain, area ratio per band, the source, chi2 of
-    the calibration outputs and its p (module docstring)."""
+    the calibration outputs and its p (module docstring). With ``n_boot`` > 0 and the
+    parameter network's ``estimates`` of the observations: the bias, errors and p from
+    ``n_boot`` pairs simulated through the pair's own responses (:mod:`.bootstrap`)."""
     names = names or [f"observation {k}" for k in range(len(observations))]
     col = 0.0 if nH is None else float(nH)
     warns = [w for k, (o, n) in enumerate(zip(observations, names))
              for w in est.check(o, nH, n, k == reference)]
+    if n_boot and estimates is not None:
+        out = _crossnet_simulated(observations, est, reference, col, estimates, n_boot, seed)
+        out["warnings"] = warns
+        return out
     cal = est.entry.get("crosscal_null_calibration") or {}
     null, gain = cal.get("null"), cal.get("gain")
     how = ("p calibrated on null pairs of the validation ObsIDs" if null else
@@ -143,4 +167,48 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
         dof_tot += dof
         ps.append(out["observations"][k]["p"])
     set_p(out, ps, chi_tot, dof_tot, null is not None)
+    return out
+
+
+def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, seed) -> Dict:
+    """The crossnet route with its null simulated through the pair's own responses."""
+    from .bootstrap import calibrate, draws, null_source
+    out = {"observations": {},
+           "method": "cross-calibration network on each pair (crosscal.pairnet); bias, errors "
+                     f"and p from {n_boot} pairs of one plasma simulated through the two "
+                     "observations' own responses (crosscal.bootstrap)"}
+    ref = observations[reference]
+    ref_in = est.inputs(ref, col)
+    chi_tot, dof_tot, ps = 0.0, 0, []
+    bands = log_bands()
+    dof = len(est.scale) - N_SOURCE
+    for k, obs in enumerate(observations):
+        if k == reference:
+            continue
+        m, s = est.pair(ref_in, obs, col)
+        rng = np.random.default_rng([seed, k])
+        src = null_source([estimates[reference]["proposal"], estimates[k]["proposal"]])
+        (S1, s1), (S2, s2) = draws((ref, obs), src, col, n_boot, rng)
+        S1, s1 = network_input(ref, col, S1, s1)
+        S2, s2 = network_input(obs, col, S2, s2)
+        mb, _ = est.pairs(S1, ref.R, s1, S2, obs.R, s2)
+        cal = calibrate(m[N_SOURCE:], mb[:, N_SOURCE:])
+        lr = m[N_SOURCE:] - cal["bias"]
+        slope = float(np.exp(lr[0]))
+        out["observations"][k] = observation_entry(
+            slope, float(slope * cal["sd"][0]), 1.0, cal["T"], dof,
+            float(sps.chi2.sf(cal["T"], dof)), cal["p"],
+            f"{cal['n']} pairs simulated through these two responses",
+            bands={b: {"ratio": float(np.exp(lr[1 + i])), "ln_ratio": float(lr[1 + i]),
+                       "sigma_ln": float(cal["sd"][1 + i])} for i, b in enumerate(bands)},
+            source={"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
+                    "abundance": float(m[1]), "sigma_abundance": float(s[1]),
+                    "redshift": float(m[2]), "sigma_redshift": float(s[2])},
+            null_source=src, bias={"ln_slope": float(cal["bias"][0]),
+                                   **{f"ln_area {b}": float(cal["bias"][1 + i])
+                                      for i, b in enumerate(bands)}})
+        chi_tot += cal["T"]
+        dof_tot += dof
+        ps.append(cal["p"])
+    set_p(out, ps, chi_tot, dof_tot, True)
     return out

@@ -22,11 +22,16 @@ were right, the reconstructions are one spectrum. Per observation against the re
   ``crosscal_null_calibration``); ``./dev.sh bench crosscal`` measures its false-alarm rate
   on the test ObsIDs (docs/crosscal.md).
 
-**Network route.** The parameter network's kT, abundance, redshift and norm per
+**Network route.** The parameter network's kT, abundance, redshift and flux per
 observation: the gain from the redshift difference ((1 + z_ref) / (1 + z_k) = slope), the
-area ratio from the norm ratio, and chi2 of the four differences, its p-value calibrated on
-null pairs as the RIM route's (the parameter network's manifest entry), and the gain's
-error scaled by a factor per count class measured there.
+area ratio from the flux ratio. By default (``compare``'s ``n_boot``) the four differences'
+bias, errors and p come from pairs of one plasma simulated through the two observations'
+own responses (:mod:`.bootstrap`): the network's systematic error differs from one pair of
+responses to the next. Without the simulations: chi2 of the four differences (the norm's in
+place of the flux's), its p-value from null pairs of the validation ObsIDs as the RIM
+route's (the parameter network's manifest entry), and the gain's error scaled by a factor
+per count class measured there; docs/crosscal.md shows that this does not carry over to
+other responses.
 
 With several observations, the whole set's p is the smallest observation's p times the
 number of comparisons (Bonferroni: never below the stated rate under the null).
@@ -38,6 +43,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from scipy import stats as sps
 
+from ..amortised.dae import network_input
 from ..rim.band import BAND_EDGES, CLASSES, S_FLOOR, log_spread
 
 __all__ = ["LINES", "rim_route", "network_route", "log_bands", "fainter_class", "gain_factor",
@@ -232,11 +238,18 @@ def rim_route(results: List, reference: int = 0, z: float = 0.0,
 
 def network_route(estimates: List[Dict], reference: int = 0,
                   classes: Optional[List[str]] = None,
-                  calibration: Optional[Dict] = None) -> Dict:
-    """The parameter network's estimates compared (module docstring). ``classes``: each
-    observation's count class (the RIM's ``band_class``); ``calibration``: the parameter
-    network's ``crosscal_null_calibration`` (``null``: chi2 of null pairs per class;
-    ``gain``: the factor on the gain's error per class)."""
+                  calibration: Optional[Dict] = None, observations: Optional[List] = None,
+                  estimator=None, nH: float = 0.0, n_boot: int = 0, seed: int = 0) -> Dict:
+    """The parameter network's estimates compared (module docstring). With ``n_boot`` > 0,
+    the ``observations`` (on the ``estimator``'s grid) and the Galactic column ``nH``: the
+    bias, errors and p from ``n_boot`` pairs simulated through the observations' own
+    responses (:mod:`.bootstrap`). Otherwise: ``classes``, each observation's count class
+    (the RIM's ``band_class``); ``calibration``, the parameter network's
+    ``crosscal_null_calibration`` (``null``: chi2 of null pairs of the validation ObsIDs
+    per class; ``gain``: the factor on the gain's error per class)."""
+    if n_boot and observations is not None and estimator is not None:
+        return _network_simulated(estimates, observations, estimator, reference, nH, n_boot,
+                                  seed)
     def coords(e):
         m, s = e["proposal"]["mean"], e["proposal"]["sd"]
         return np.asarray(m, float), np.asarray(s, float)     # ln kT, Z, z, ln norm
@@ -275,6 +288,58 @@ def network_route(estimates: List[Dict], reference: int = 0,
         ps.append(out["observations"][k]["p"])
     set_p(out, ps, chi_tot, dof_tot, bool(null) and bool(classes))
     return out
+
+
+def _network_coords(estimator, S, R, sigma):
+    """(n, 4): ln kT, abundance, redshift and ln of the absorbed photon flux the parameter
+    network reads from a batch of inputs (S, sigma filled; R one response for all)."""
+    m, _, scale = estimator.forward(S, R, sigma)
+    return np.column_stack([m[:, :3], m[:, 3] + np.log(scale[:, 0])])
+
+
+def _network_simulated(estimates, observations, estimator, reference, nH, n_boot, seed) -> Dict:
+    """The network route with its null simulated through the pair's own responses."""
+    from .bootstrap import calibrate, draws, null_source
+    col = float(nH or 0.0)
+    obs_ref = observations[reference]
+    out = {"observations": {}, "method": "parameter network per observation (module docstring); "
+           f"bias, errors and p from {n_boot} pairs of one plasma simulated through the two "
+           "observations' own responses (crosscal.bootstrap)"}
+    u = np.vstack([_network_coords(estimator, *_filled(o, col))
+                   for o in observations])
+    chi_tot, dof_tot, ps = 0.0, 0, []
+    for k, obs in enumerate(observations):
+        if k == reference:
+            continue
+        rng = np.random.default_rng([seed, k])
+        src = null_source([estimates[reference]["proposal"], estimates[k]["proposal"]])
+        U = [_network_coords(estimator, *_filled(o, col, S, sig))
+             for o, (S, sig) in zip((obs_ref, obs), draws((obs_ref, obs), src, col, n_boot, rng))]
+        cal = calibrate(u[k] - u[reference], U[1] - U[0])
+        slopes = (1.0 + U[0][:, 2]) / (1.0 + U[1][:, 2])
+        slope = (1.0 + u[reference, 2]) / (1.0 + u[k, 2]) - (slopes.mean() - 1.0)
+        ln_area = float(u[k, 3] - u[reference, 3] - cal["bias"][3])
+        out["observations"][k] = observation_entry(
+            float(slope), float(slopes.std(ddof=1)), 1.0, cal["T"], 4,
+            float(sps.chi2.sf(cal["T"], 4)), cal["p"],
+            f"{cal['n']} pairs simulated through these two responses",
+            area_ratio=float(np.exp(ln_area)), sigma_ln_area=float(cal["sd"][3]),
+            null_source=src, bias={"ln_kT": float(cal["bias"][0]),
+                                   "abundance": float(cal["bias"][1]),
+                                   "redshift": float(cal["bias"][2]),
+                                   "ln_flux": float(cal["bias"][3]),
+                                   "slope": float(slopes.mean() - 1.0)})
+        chi_tot += cal["T"]
+        dof_tot += 4
+        ps.append(cal["p"])
+    set_p(out, ps, chi_tot, dof_tot, True)
+    return out
+
+
+def _filled(obs, nH, S=None, sigma=None):
+    """(S, R, sigma) network inputs of ``obs`` (or of a batch of counts on its grid)."""
+    Sf, sf = network_input(obs, nH, S, sigma)
+    return np.atleast_2d(Sf), obs.R, np.atleast_2d(sf)
 
 
 def redshift_of(estimate: Optional[Dict]) -> float:
