@@ -75,18 +75,22 @@ def _on_grid(qT, counts, bg, bvar, nmask):
     return np.where(nmask, S, 0.0), np.where(nmask, sigma, IGNORED_SIGMA)
 
 
-def resampled(obs: Observation, counts: np.ndarray):
-    """(S, sigma, noticed counts) of a batch of spectra (n, the response's own channels) that
-    replace ``obs``'s counts, put on its grid as :func:`prepare_observation` put its data
-    (its background subtracted, its notice filter): for simulations through the observation's
-    own response (``crosscal.bootstrap``)."""
+def resampled(obs: Observation, counts: np.ndarray, background=None, background_var=None):
+    """(S, sigma) of a batch of spectra (n, the response's own channels) that replace
+    ``obs``'s counts, put on its grid as :func:`prepare_observation` put its data (its notice
+    filter; its background subtracted, or the batch's own scaled background counts
+    ``background`` (n, channels) with their variance ``background_var``): for simulations
+    through the observation's own response (``crosscal.bootstrap``)."""
     if obs.full is None or "channel_map" not in obs.full:
         raise DataError(f"{obs.name or 'the observation'} carries no response on its own "
                         "channels; build it with prepare_observation / observation_from_data")
+    qT = obs.full["channel_map"]
     counts = np.atleast_2d(np.asarray(counts, float))
-    S, sigma = _on_grid(obs.full["channel_map"], counts, obs.background, obs.background_var,
-                        obs.noticed)
-    return S, sigma, counts[:, obs.full["noticed"]].sum(1)
+    bg, bvar = obs.background, obs.background_var
+    if background is not None:
+        bg = np.asarray(qT @ np.atleast_2d(background).T).T
+        bvar = np.asarray(qT @ np.atleast_2d(background_var).T).T
+    return _on_grid(qT, counts, bg, bvar, obs.noticed)
 
 
 def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
@@ -148,6 +152,7 @@ def prepare_observation(rsp: Response, counts: np.ndarray, grid: CanonicalGrid,
     full = {"counts": counts, "noticed": full_noticed, "R": mat * rsp.exposure,
             "energy_lo": np.asarray(rsp.energy_lo, float), "energy_hi": np.asarray(rsp.energy_hi, float),
             "background": None if background is None else np.asarray(background, float),
+            "background_var": None if background_var is None else np.asarray(background_var, float),
             "channel_map": qT}
     return Observation(S=S, sigma=sigma, R=R, noticed=nmask, grid=grid, exposure=rsp.exposure,
                        name=name, background=bg, counts_total=float(counts.sum()),

@@ -148,6 +148,8 @@ def network_input(obs: Observation, nH: float = 0.0, S=None, sigma=None):
     channels filled by :func:`fill_ignored` with Poisson noise from the filled counts.
     ``S`` / ``sigma``: a batch (n, channels) of other counts on ``obs``'s grid, response and
     notice filter (:func:`sherpa_rim.observation.resampled`), filled in one DAE call."""
+    if (S is None) != (sigma is None):
+        raise TypeError("network_input: give a batch's S and sigma together, or neither")
     fill = fill_ignored(obs, nH, S)
     if S is None:
         S, sigma = obs.S, obs.sigma
@@ -176,13 +178,3 @@ def fill_ignored(obs: Observation, nH: float = 0.0, S=None) -> np.ndarray:
     except ModelFileError as exc:
         log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)
         return np.zeros_like(S) if batch else np.zeros_like(obs.S)
-    try:
-        gf = shared(GapFiller, "dae_default")
-        if not gf.grid.same_as(obs.grid):
-            raise GridError(f"the DAE works on its own canonical grid ({gf.grid.n_channels} "
-                            f"channels); this observation is on another ({obs.S.size}): build it "
-                            "on the DAE's grid (observation_from_session(id, GapFiller().grid))")
-        return gf.fill(np.where(obs.noticed, obs.S, 0.0), obs.noticed.astype(float), R=obs.R, nH=nH)[0]
-    except ModelFileError as exc:
-        log.warning("no DAE to fill the ignored channels (%s); they start at zero", exc)
-        return np.zeros_like(obs.S)

@@ -149,7 +149,7 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples, n_boot=N_B
     rep = CrossCalReport(names=list(names), reference=0)
     column = 0.0 if nH is None else float(nH)
     est = None
-    if ("network" in routes or "rim" in routes or "crossnet" in routes
+    if ("network" in routes or "rim" in routes or ("crossnet" in routes and n_boot)
             or (source is None and "joint" in routes)):
         pe = shared(ParameterEstimator, "param_default")
         pe_obs = [observation_from_data(d, pe.grid) for d in datas]
@@ -171,6 +171,9 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples, n_boot=N_B
                             "joint) with a source model that describes it (source= / --source); "
                             "a thermal spectrum above about 3e5 counts is outside the RIM's "
                             "training too: routes=('joint', 'crossnet') run to 1e6 counts")
+    if n_boot and nH is None and ("network" in routes or "crossnet" in routes):
+        rep.warnings.append("no Galactic column given: the networks and their simulated null "
+                            "take nH = 0; give nH= (--nH) for an absorbed source")
     if "crossnet" in routes:
         # before the joint fit: its thermal-source check refuses as the learned routes do
         cn = shared(CrossNetEstimator, "crossnet_default")

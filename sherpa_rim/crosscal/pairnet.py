@@ -172,7 +172,8 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
 
 def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, seed) -> Dict:
     """The crossnet route with its null simulated through the pair's own responses."""
-    from .bootstrap import calibrate, draws, null_source
+    from .bootstrap import (GAIN_STEP, N_NODES, calibrate, draws, gain_response, null_source,
+                            null_sources)
     out = {"observations": {},
            "method": "cross-calibration network on each pair (crosscal.pairnet); bias, errors "
                      f"and p from {n_boot} pairs of one plasma simulated through the two "
@@ -186,17 +187,24 @@ def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, se
         if k == reference:
             continue
         m, s = est.pair(ref_in, obs, col)
-        rng = np.random.default_rng([seed, k])
-        src = null_source([estimates[reference]["proposal"], estimates[k]["proposal"]])
-        (S1, s1), (S2, s2) = draws((ref, obs), src, col, n_boot, rng)
+        rng = np.random.default_rng([seed, k, 1])
+        props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
+        sources = null_sources(props, min(N_NODES, n_boot), rng)
+        (S1, s1), (S2, s2) = draws((ref, obs), sources, col, n_boot, rng)
         S1, s1 = network_input(ref, col, S1, s1)
         S2, s2 = network_input(obs, col, S2, s2)
         mb, _ = est.pairs(S1, ref.R, s1, S2, obs.R, s2)
+        # the second observation shifted by a gain, against the first's first draws
+        n_g = n_boot // 2
+        (Sg, sg), = draws((obs,), sources, col, n_g, rng, (1.0 + GAIN_STEP,))
+        Sg, sg = network_input(obs, col, Sg, sg)
+        mg, _ = est.pairs(S1[:n_g], ref.R, s1[:n_g], Sg, obs.R, sg)
+        g = gain_response(mb[:n_g, N_SOURCE], mg[:, N_SOURCE], np.log1p(GAIN_STEP))
         cal = calibrate(m[N_SOURCE:], mb[:, N_SOURCE:])
         lr = m[N_SOURCE:] - cal["bias"]
-        slope = float(np.exp(lr[0]))
+        slope = float(np.exp(lr[0] / g))
         out["observations"][k] = observation_entry(
-            slope, float(slope * cal["sd"][0]), 1.0, cal["T"], dof,
+            slope, float(slope * cal["sd"][0] / g), 1.0, cal["T"], dof,
             float(sps.chi2.sf(cal["T"], dof)), cal["p"],
             f"{cal['n']} pairs simulated through these two responses",
             bands={b: {"ratio": float(np.exp(lr[1 + i])), "ln_ratio": float(lr[1 + i]),
@@ -204,7 +212,8 @@ def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, se
             source={"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
                     "abundance": float(m[1]), "sigma_abundance": float(s[1]),
                     "redshift": float(m[2]), "sigma_redshift": float(s[2])},
-            null_source=src, bias={"ln_slope": float(cal["bias"][0]),
+            null_source=null_source(props), gain_response=g,
+            bias={"ln_slope": float(cal["bias"][0]),
                                    **{f"ln_area {b}": float(cal["bias"][1 + i])
                                       for i, b in enumerate(bands)}})
         chi_tot += cal["T"]

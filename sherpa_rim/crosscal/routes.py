@@ -299,7 +299,8 @@ def _network_coords(estimator, S, R, sigma):
 
 def _network_simulated(estimates, observations, estimator, reference, nH, n_boot, seed) -> Dict:
     """The network route with its null simulated through the pair's own responses."""
-    from .bootstrap import calibrate, draws, null_source
+    from .bootstrap import (GAIN_STEP, N_NODES, calibrate, draws, gain_response, null_source,
+                            null_sources)
     col = float(nH or 0.0)
     obs_ref = observations[reference]
     out = {"observations": {}, "method": "parameter network per observation (module docstring); "
@@ -311,20 +312,27 @@ def _network_simulated(estimates, observations, estimator, reference, nH, n_boot
     for k, obs in enumerate(observations):
         if k == reference:
             continue
-        rng = np.random.default_rng([seed, k])
-        src = null_source([estimates[reference]["proposal"], estimates[k]["proposal"]])
+        rng = np.random.default_rng([seed, k, 0])
+        props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
+        sources = null_sources(props, min(N_NODES, n_boot), rng)
         U = [_network_coords(estimator, *_filled(o, col, S, sig))
-             for o, (S, sig) in zip((obs_ref, obs), draws((obs_ref, obs), src, col, n_boot, rng))]
+             for o, (S, sig) in zip((obs_ref, obs), draws((obs_ref, obs), sources, col, n_boot, rng))]
+        # the second observation shifted by a gain, against the first's first draws
+        m = n_boot // 2
+        (S, sig), = draws((obs,), sources, col, m, rng, (1.0 + GAIN_STEP,))
+        Ug = _network_coords(estimator, *_filled(obs, col, S, sig))
         cal = calibrate(u[k] - u[reference], U[1] - U[0])
         slopes = (1.0 + U[0][:, 2]) / (1.0 + U[1][:, 2])
-        slope = (1.0 + u[reference, 2]) / (1.0 + u[k, 2]) - (slopes.mean() - 1.0)
+        g = gain_response(slopes[:m], (1.0 + U[0][:m, 2]) / (1.0 + Ug[:, 2]))
+        slope = 1.0 + ((1.0 + u[reference, 2]) / (1.0 + u[k, 2]) - slopes.mean()) / g
         ln_area = float(u[k, 3] - u[reference, 3] - cal["bias"][3])
         out["observations"][k] = observation_entry(
-            float(slope), float(slopes.std(ddof=1)), 1.0, cal["T"], 4,
+            float(slope), float(slopes.std(ddof=1) / g), 1.0, cal["T"], 4,
             float(sps.chi2.sf(cal["T"], 4)), cal["p"],
             f"{cal['n']} pairs simulated through these two responses",
             area_ratio=float(np.exp(ln_area)), sigma_ln_area=float(cal["sd"][3]),
-            null_source=src, bias={"ln_kT": float(cal["bias"][0]),
+            null_source=null_source(props), gain_response=g,
+            bias={"ln_kT": float(cal["bias"][0]),
                                    "abundance": float(cal["bias"][1]),
                                    "redshift": float(cal["bias"][2]),
                                    "ln_flux": float(cal["bias"][3]),
