@@ -163,19 +163,26 @@ def report(res, counts, errors, cells, t_total):
             label = f"gain {100 * size:g} %" if kind == "gain" else f"area {100 * size:g} % in one band"
             print(f"| {label} | {c:.0e} | " + " | ".join(out) + " |")
     print("\n## 68 % gain intervals: coverage of the injected slope (nulls and gain pairs)")
+    per_level = {}
     for x in ROUTES:
-        hits = []
+        hits = {c: [] for c in counts}
         for kind, size in [("identical", 0.0), ("different", 0.0)] + [("gain", g) for g in GAINS]:
             for c in counts:
-                for r in res[(kind, size, c)]:
+                for r in res.get((kind, size, c), []):
                     if ran(r, x) is None:
                         continue
                     slope, s = ran(r, x)[1:3]
-                    hits.append(abs(slope - (1.0 + size)) <= s)
-        h = np.asarray(hits, float)
+                    hits[c].append(abs(slope - (1.0 + size)) <= s)
+        h = np.asarray(sum(hits.values(), []), float)
         if not h.size:
             continue
         print(f"- {x}: {100 * h.mean():.1f} % of {h.size} pairs (target 68 +- 7 %)")
+        per_level[x] = [f"{100 * np.mean(hits[c]):.1f} % of {len(hits[c])}" if hits[c] else "-"
+                        for c in counts]
+    print("\nper counts level:\n\n| route | " + " | ".join(f"{c:.0e}" for c in counts) + " |")
+    print("|---|" + "---|" * len(counts))
+    for x, cells_ in per_level.items():
+        print(f"| {x} | " + " | ".join(cells_) + " |")
     print("\n## 68 % area-ratio intervals per band: coverage of the true ln ratio (pairs run with "
           "the per-band output)")
     for x in ROUTES:

@@ -45,6 +45,16 @@ def _number(kind, lo=None, hi=None, strict_lo=False, what=""):
 
 
 COUNT = _number(int, 1)                  # a positive integer
+
+
+def _n_boot(text):
+    """--n-boot: 0 (no simulated null) or at least crosscal.bootstrap.MIN_BOOT."""
+    from ..crosscal.bootstrap import MIN_BOOT
+    v = _number(int, 0)(text)
+    if 0 < v < MIN_BOOT:
+        raise argparse.ArgumentTypeError(f"{text}: give 0 (no simulated null) or at least "
+                                         f"{MIN_BOOT} simulated pairs")
+    return v
 COLUMN = _number(float, 0.0, 100.0, what=" (1e22 cm^-2)")
 ENERGY = _number(float, 0.0, 100.0, strict_lo=True, what=" keV")
 
@@ -144,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gain parameters freed in the joint fit")
     s.add_argument("--area", choices=("knots", "constant"), default="knots",
                    help="area correction of the joint fit: 5 knots in log E, or a constant")
-    s.add_argument("--n-boot", type=_number(int, 0), default=200, metavar="N",
+    s.add_argument("--n-boot", type=_n_boot, default=200, metavar="N",
                    help="pairs simulated through the observations' own responses for the "
                         "network and crossnet routes' bias, errors and p (default 200; 0: their "
                         "nulls from the validation ObsIDs, not calibrated across responses)")
