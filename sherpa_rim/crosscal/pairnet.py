@@ -144,7 +144,6 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
     ref = observations[reference]
     ref_in = est.inputs(ref, col)          # the reference's DAE fill, once for all pairs
     chi_tot, dof_tot, ps = 0.0, 0, []
-    bands = log_bands()
     dof = len(est.scale) - N_SOURCE
     for k, obs in enumerate(observations):
         if k == reference:
@@ -158,11 +157,7 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
         slope, s_slope = float(np.exp(m[3])), float(factor * np.exp(m[3]) * s[3])
         out["observations"][k] = observation_entry(
             slope, s_slope, factor, chi, dof, p_chi2, p_cal, p_how,
-            bands={b: {"ratio": float(np.exp(m[4 + i])), "ln_ratio": float(m[4 + i]),
-                       "sigma_ln": float(s[4 + i])} for i, b in enumerate(bands)},
-            source={"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
-                    "abundance": float(m[1]), "sigma_abundance": float(s[1]),
-                    "redshift": float(m[2]), "sigma_redshift": float(s[2])})
+            **_bands_and_source(m[4:], s[4:], m, s))
         chi_tot += chi
         dof_tot += dof
         ps.append(out["observations"][k]["p"])
@@ -207,17 +202,22 @@ def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, se
             slope, float(slope * cal["sd"][0] / g), 1.0, cal["T"], dof,
             float(sps.chi2.sf(cal["T"], dof)), cal["p"],
             f"{cal['n']} pairs simulated through these two responses",
-            bands={b: {"ratio": float(np.exp(lr[1 + i])), "ln_ratio": float(lr[1 + i]),
-                       "sigma_ln": float(cal["sd"][1 + i])} for i, b in enumerate(bands)},
-            source={"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
-                    "abundance": float(m[1]), "sigma_abundance": float(s[1]),
-                    "redshift": float(m[2]), "sigma_redshift": float(s[2])},
+            **_bands_and_source(lr[1:], cal["sd"][1:], m, s),
             null_source=null_source(props), gain_response=g,
             bias={"ln_slope": float(cal["bias"][0]),
-                                   **{f"ln_area {b}": float(cal["bias"][1 + i])
-                                      for i, b in enumerate(bands)}})
+                  **{f"ln_area {b}": float(cal["bias"][1 + i]) for i, b in enumerate(bands)}})
         chi_tot += cal["T"]
         dof_tot += dof
         ps.append(cal["p"])
     set_p(out, ps, chi_tot, dof_tot, True)
     return out
+
+
+def _bands_and_source(ln_ratios, sigmas, m, s) -> Dict:
+    """An entry's area ratio per band (ln ratios and their 1-sigma widths) and the source the
+    network reads (``m``, ``s``: its means and widths)."""
+    return {"bands": {b: {"ratio": float(np.exp(ln_ratios[i])), "ln_ratio": float(ln_ratios[i]),
+                          "sigma_ln": float(sigmas[i])} for i, b in enumerate(log_bands())},
+            "source": {"kT": float(np.exp(m[0])), "sigma_ln_kT": float(s[0]),
+                       "abundance": float(m[1]), "sigma_abundance": float(s[1]),
+                       "redshift": float(m[2]), "sigma_redshift": float(s[2])}}
