@@ -142,7 +142,7 @@ def _compare(datas, names, routes, source, nH, gain, area, n_samples, n_boot=N_B
         raise DataError("a cross-calibration needs at least two observations of one source")
     if n_boot and n_boot < MIN_BOOT:
         raise ValueError(f"n_boot={n_boot}: give 0 (no simulated null) or at least {MIN_BOOT} "
-                         "pairs (the default is 200)")
+                         f"pairs (the default is {N_BOOT})")
     if gain not in GAIN_MODES or area not in AREA_MODES:
         raise ValueError(f"gain={gain!r} / area={area!r}: choose gain from {list(GAIN_MODES)}, "
                          f"area from {list(AREA_MODES)}")

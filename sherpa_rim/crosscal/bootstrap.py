@@ -49,7 +49,7 @@ from ..errors import DataError
 from ..observation import Observation, resampled
 
 __all__ = ["N_BOOT", "MIN_BOOT", "N_NODES", "GAIN_STEP", "null_source", "null_sources",
-           "source_counts", "draws", "gain_response", "calibrate"]
+           "source_counts", "draws", "pair_inputs", "gain_response", "calibrate"]
 
 #: simulated pairs per comparison: p resolves 1 / (N_BOOT + 1); the errors are standard
 #: deviations of N_BOOT draws (7 % relative error at 100)
@@ -138,6 +138,22 @@ def draws(observations: Sequence[Observation], sources: Sequence[Dict], nH: floa
         rb = r * rng.poisson(np.broadcast_to(B, mu.shape))
         out.append(resampled(o, counts, rb, r * rb))
     return out
+
+
+def pair_inputs(ref: Observation, obs: Observation, proposals: Sequence[Dict], nH: float,
+                n: int, rng) -> List[tuple]:
+    """Network inputs ``(S, sigma)`` (ignored channels filled by the DAE) of the simulated
+    null for one pair: ``n`` draws of ``ref`` and of ``obs`` (one source per pair, from
+    :func:`null_sources`), and ``n // 2`` draws of ``obs`` with a gain GAIN_STEP, to be
+    paired with ``ref``'s first ``n // 2`` (the route's gain response)."""
+    from ..amortised.dae import network_input
+    sources = null_sources(proposals, min(N_NODES, n), rng)
+    (S1, s1), (S2, s2) = draws((ref, obs), sources, nH, n, rng)
+    (Sg, sg), = draws((obs,), sources, nH, n // 2, rng, (1.0 + GAIN_STEP,))
+    return [network_input(ref, nH, S1, s1), network_input(obs, nH, S2, s2),
+            network_input(obs, nH, Sg, sg)]
+
+
 def gain_response(base: np.ndarray, shifted: np.ndarray, step: float = GAIN_STEP) -> float:
     """How far a route's gain output moves per unit of a real gain: the mean of its output
     on pairs whose second observation has a gain ``step`` (``shifted``) minus the mean at no

@@ -167,8 +167,7 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
 
 def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, seed) -> Dict:
     """The crossnet route with its null simulated through the pair's own responses."""
-    from .bootstrap import (GAIN_STEP, N_NODES, calibrate, draws, gain_response, null_source,
-                            null_sources)
+    from .bootstrap import GAIN_STEP, calibrate, gain_response, null_source, pair_inputs
     out = {"observations": {},
            "method": "cross-calibration network on each pair (crosscal.pairnet); bias, errors "
                      f"and p from {n_boot} pairs of one plasma simulated through the two "
@@ -182,17 +181,11 @@ def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, se
         if k == reference:
             continue
         m, s = est.pair(ref_in, obs, col)
-        rng = np.random.default_rng([seed, k, 1])
         props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
-        sources = null_sources(props, min(N_NODES, n_boot), rng)
-        (S1, s1), (S2, s2) = draws((ref, obs), sources, col, n_boot, rng)
-        S1, s1 = network_input(ref, col, S1, s1)
-        S2, s2 = network_input(obs, col, S2, s2)
+        (S1, s1), (S2, s2), (Sg, sg) = pair_inputs(ref, obs, props, col, n_boot,
+                                                   np.random.default_rng([seed, k, 1]))
         mb, _ = est.pairs(S1, ref.R, s1, S2, obs.R, s2)
-        # the second observation shifted by a gain, against the first's first draws
-        n_g = n_boot // 2
-        (Sg, sg), = draws((obs,), sources, col, n_g, rng, (1.0 + GAIN_STEP,))
-        Sg, sg = network_input(obs, col, Sg, sg)
+        n_g = len(Sg)                   # a gain, against the reference's first draws
         mg, _ = est.pairs(S1[:n_g], ref.R, s1[:n_g], Sg, obs.R, sg)
         g = gain_response(mb[:n_g, N_SOURCE], mg[:, N_SOURCE], np.log1p(GAIN_STEP))
         cal = calibrate(m[N_SOURCE:], mb[:, N_SOURCE:])

@@ -299,31 +299,28 @@ def _network_coords(estimator, S, R, sigma):
 
 def _network_simulated(estimates, observations, estimator, reference, nH, n_boot, seed) -> Dict:
     """The network route with its null simulated through the pair's own responses."""
-    from .bootstrap import (GAIN_STEP, N_NODES, calibrate, draws, gain_response, null_source,
-                            null_sources)
+    from .bootstrap import calibrate, gain_response, null_source, pair_inputs
     col = float(nH or 0.0)
     obs_ref = observations[reference]
     out = {"observations": {}, "method": "parameter network per observation (module docstring); "
            f"bias, errors and p from {n_boot} pairs of one plasma simulated through the two "
            "observations' own responses (crosscal.bootstrap)"}
-    u = np.vstack([_network_coords(estimator, *_filled(o, col))
-                   for o in observations])
+    u = np.vstack([_network_coords(estimator, S[None], o.R, s[None])
+                   for o, (S, s) in ((o, network_input(o, col)) for o in observations)])
     chi_tot, dof_tot, ps = 0.0, 0, []
     for k, obs in enumerate(observations):
         if k == reference:
             continue
-        rng = np.random.default_rng([seed, k, 0])
         props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
-        sources = null_sources(props, min(N_NODES, n_boot), rng)
-        U = [_network_coords(estimator, *_filled(o, col, S, sig))
-             for o, (S, sig) in zip((obs_ref, obs), draws((obs_ref, obs), sources, col, n_boot, rng))]
-        # the second observation shifted by a gain, against the first's first draws
-        m = n_boot // 2
-        (S, sig), = draws((obs,), sources, col, m, rng, (1.0 + GAIN_STEP,))
-        Ug = _network_coords(estimator, *_filled(obs, col, S, sig))
-        cal = calibrate(u[k] - u[reference], U[1] - U[0])
-        slopes = (1.0 + U[0][:, 2]) / (1.0 + U[1][:, 2])
-        g = gain_response(slopes[:m], (1.0 + U[0][:m, 2]) / (1.0 + Ug[:, 2]))
+        (S1, s1), (S2, s2), (Sg, sg) = pair_inputs(obs_ref, obs, props, col, n_boot,
+                                                   np.random.default_rng([seed, k, 0]))
+        U1 = _network_coords(estimator, S1, obs_ref.R, s1)
+        U2 = _network_coords(estimator, S2, obs.R, s2)
+        Ug = _network_coords(estimator, Sg, obs.R, sg)     # a gain, against U1's first rows
+        cal = calibrate(u[k] - u[reference], U2 - U1)
+        slopes = (1.0 + U1[:, 2]) / (1.0 + U2[:, 2])
+        m = len(Ug)
+        g = gain_response(slopes[:m], (1.0 + U1[:m, 2]) / (1.0 + Ug[:, 2]))
         slope = 1.0 + ((1.0 + u[reference, 2]) / (1.0 + u[k, 2]) - slopes.mean()) / g
         ln_area = float(u[k, 3] - u[reference, 3] - cal["bias"][3])
         out["observations"][k] = observation_entry(
@@ -332,22 +329,14 @@ def _network_simulated(estimates, observations, estimator, reference, nH, n_boot
             f"{cal['n']} pairs simulated through these two responses",
             area_ratio=float(np.exp(ln_area)), sigma_ln_area=float(cal["sd"][3]),
             null_source=null_source(props), gain_response=g,
-            bias={"ln_kT": float(cal["bias"][0]),
-                                   "abundance": float(cal["bias"][1]),
-                                   "redshift": float(cal["bias"][2]),
-                                   "ln_flux": float(cal["bias"][3]),
-                                   "slope": float(slopes.mean() - 1.0)})
+            bias={"ln_kT": float(cal["bias"][0]), "abundance": float(cal["bias"][1]),
+                  "redshift": float(cal["bias"][2]), "ln_flux": float(cal["bias"][3]),
+                  "slope": float(slopes.mean() - 1.0)})
         chi_tot += cal["T"]
         dof_tot += 4
         ps.append(cal["p"])
     set_p(out, ps, chi_tot, dof_tot, True)
     return out
-
-
-def _filled(obs, nH, S=None, sigma=None):
-    """(S, R, sigma) network inputs of ``obs`` (or of a batch of counts on its grid)."""
-    Sf, sf = network_input(obs, nH, S, sigma)
-    return np.atleast_2d(Sf), obs.R, np.atleast_2d(sf)
 
 
 def redshift_of(estimate: Optional[Dict]) -> float:
