@@ -277,6 +277,9 @@ def main():
     ap.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES),
                     help="the routes to run (the pairs do not depend on it: a run of other routes "
                          "with the same --seed and --part sees the same pairs, and --merge joins them)")
+    ap.add_argument("--kinds", nargs="+", choices=("identical", "different", "gain", "area"),
+                    help="run the routes on these kinds of pair only (the others' pairs are still "
+                         "drawn, unrun and unsaved, so that the pairs run are those of a full run)")
     args = ap.parse_args()
     if args.part and not args.save:
         ap.error("--part runs half of the pairs: give --save FILE to keep them for --merge")
@@ -303,12 +306,15 @@ def main():
         for c in args.counts:
             m = max(1, n_null // len(args.counts)) if kind in ("identical", "different") else n
             rows = []
+            run = args.kinds is None or kind in args.kinds
             for k in range(m):
-                r = one_pair(pairs, kind, size, c, rng, k, args.routes)
+                r = one_pair(pairs, kind, size, c, rng, k, args.routes if run else ())
                 for route, v in r.items():
                     if route != "_pair" and isinstance(v, str):
                         errors.append((kind, size, c, route, v))
                 rows.append(r)
+            if not run:
+                continue
             res[(kind, size, c)] = rows
             print(f"  {kind} {size:g} at {c:.0e}: {len(rows)} pairs "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import sherpa_rim  # noqa: F401  (registers the models)
-from sherpa_rim.crosscal.bootstrap import (calibrate, draws, null_source, null_sources,
-                                          source_counts)
+from sherpa_rim.crosscal.bootstrap import (GAIN_STEPS, calibrate, draws, gain_curve,
+                                          gain_estimate, invert_gain, null_source, null_sources,
+                                          shifted_counts, source_counts)
 from sherpa_rim.observation import observation_from_data, resampled
 from test_crosscal import _arf_rmf, _fake, _pha
 
@@ -187,16 +188,21 @@ def test_network_route_removes_a_response_bias():
     assert o["p"] > 0.01 and "100 pairs simulated" in o["p_from"]
     # the response to a gain, measured on the draws, is the stub's on noise-free spectra
     from sherpa_rim.amortised.dae import network_input
-    from sherpa_rim.crosscal.bootstrap import GAIN_STEP
+    from sherpa_rim.crosscal.bootstrap import GAIN_STEPS
     src = o["null_source"]
 
     def z(ob, slope=1.0):
         S, sig = resampled(ob, source_counts(ob, src, 0.02, slope)[None])
         Sf, sf = network_input(ob, 0.02, S, sig)
         return net.forward(Sf, ob.R, sf)[0][0, 2]
-    zr = z(obs[0])
-    g = ((1 + zr) / (1 + z(obs[1], 1 + GAIN_STEP)) - (1 + zr) / (1 + z(obs[1]))) / GAIN_STEP
-    assert 0.3 < g < 1.5 and o["gain_response"] == pytest.approx(g, abs=0.1)
+    z0 = z(obs[1])
+    curve = o["gain_curve"]
+    for step in GAIN_STEPS:
+        want = np.log((1 + z0) / (1 + z(obs[1], 1 + step)))     # ln slope read, noise-free
+        got = np.interp(np.log1p(step), curve["ln_slope"], curve["output"])
+        assert 0.2 < want / np.log1p(step) < 2.0
+        assert got == pytest.approx(want, abs=0.15 * abs(np.log1p(step)))
+    assert o["interval"][0] < o["slope"] < o["interval"][1]
     assert abs(o["bias"]["ln_flux"]) > 5 * o["sigma_ln_area"]
     assert o["area_ratio"] == pytest.approx(1.0, abs=3 * o["sigma_ln_area"])
     assert "simulated through the two observations' own responses" in rep["method"]
@@ -256,3 +262,104 @@ def test_crossnet_route_bias_goes_the_right_way():
     o = rep.routes["crossnet"]["observations"][1]
     assert o["slope"] == pytest.approx(1.02, abs=max(3 * o["sigma_slope"], 0.004))
     assert o["p"] <= 2 / 61
+
+
+def test_shifted_counts_are_poisson_of_the_new_mean_and_share_the_photons():
+    """Counts moved from one mean to another, up in some channels and down in others, are
+    Poisson of the new mean (their mean and variance), and they keep the photons they share:
+    their difference from the counts they were made from has the variance |change| of the
+    mean, not the sum of both variances."""
+    rng = np.random.default_rng(3)
+    lam = np.array([0.0, 0.5, 4.0, 50.0, 400.0, 400.0, 3.0])
+    new = np.array([0.3, 0.4, 5.0, 45.0, 404.0, 380.0, 0.0])
+    c = rng.poisson(lam, (40000, lam.size)).astype(float)
+    s = shifted_counts(c, lam, new, rng)
+    n = len(c)
+    assert (np.abs(s.mean(0) - new) <= 4 * np.sqrt(np.maximum(new, 1e-3) / n)).all()
+    ok = new > 0
+    np.testing.assert_allclose(s.var(0)[ok], new[ok], rtol=0.05)
+    assert (s[:, ~ok] == 0).all()
+    d = (s - c).var(0)
+    # up: the added counts, Poisson(new - lam); down: the counts thinned away, Poisson too
+    np.testing.assert_allclose(d[2:6], np.abs(new - lam)[2:6], rtol=0.1)
+    assert (d[3:6] < 0.2 * (lam + new)[3:6]).all()
+
+
+def _response(x):
+    """A route's mean gain output for a true ln slope ``x``: a prior's pull at gains under
+    1 % (half the gain read), steeper beyond (1.5 times)."""
+    x = np.asarray(x, float)
+    return np.sign(x) * np.where(np.abs(x) < 0.01, 0.5 * np.abs(x),
+                                 0.005 + 1.5 * (np.abs(x) - 0.01))
+
+
+def test_gain_curve_inverts_a_nonlinear_response_with_its_coverage():
+    """A route that reads small gains low and large gains high, its noise growing with the
+    gain (sd 0.002 at none, three times that at 2 %): the curve measured from its draws (each
+    shifted draw sharing its base draw's noise, as shifted_counts makes them) gives 68 %
+    intervals that hold the true gain in 68 +- 5 % of trials at every gain from -0.75 to 2 %.
+    One straight line through the response at 1 % with the spread at no gain misses small
+    and large gains; the curve with the spread at no gain misses large ones."""
+    rng = np.random.default_rng(5)
+    n, m = 200, 40
+
+    def sd(x):
+        return 0.002 * (1.0 + 100.0 * np.abs(x))
+    hits, line_hits, flat_hits = {}, {}, {}
+    for g in (0.0, 0.0025, 0.005, 0.01, 0.02, -0.0075):
+        h, lh, fh = [], [], []
+        for _ in range(300):
+            e = rng.standard_normal(n)
+            base = 0.01 + sd(0.0) * e                           # a bias of 0.01
+            shifted = [0.01 + _response(np.log1p(s)) + sd(np.log1p(s)) * e[:m]
+                       + 2e-4 * rng.standard_normal(m) for s in GAIN_STEPS]
+            out = 0.01 + _response(np.log1p(g)) + sd(np.log1p(g)) * rng.standard_normal()
+            lo, hi = gain_estimate(out, base, shifted)["interval"]
+            h.append(lo <= 1 + g <= hi)
+            r1 = np.mean(shifted[GAIN_STEPS.index(0.01)] - base[:m]) / np.log1p(0.01)
+            lh.append(abs((out - base.mean()) / r1 - np.log1p(g)) <= base.std(ddof=1) / r1)
+            cx, cy, _ = gain_curve(base, shifted)
+            flat = (cx, cy, np.full(cx.size, base.std(ddof=1)))
+            _, flo, fhi = invert_gain(flat, out - base.mean())
+            fh.append(flo <= np.log1p(g) <= fhi)
+        hits[g], line_hits[g], flat_hits[g] = np.mean(h), np.mean(lh), np.mean(fh)
+    for g, c in hits.items():
+        assert 0.63 <= c <= 0.73, (g, c)
+    assert min(line_hits.values()) < 0.55, line_hits     # one step is too narrow somewhere
+    assert flat_hits[0.02] < 0.5, flat_hits             # and so is the spread at no gain
+    # a route that does not move reads the least response allowed, not an infinite interval
+    base = sd(0.0) * rng.standard_normal(n)
+    e = gain_estimate(0.0, base, [base[:m]] * len(GAIN_STEPS))
+    assert e["gain_response"] == pytest.approx(0.2, rel=0.15)
+    assert e["interval"][1] - e["interval"][0] == pytest.approx(2 * sd(0.0) / 0.2, rel=0.25)
+
+
+def test_gain_curve_is_monotone_and_inverts_exactly_at_its_knots():
+    """The curve's knots are the gains measured and 0; it rises at 0.2-2 per unit even where
+    the outputs dip; it inverts exactly at its knots, goes on at its end slopes, and its belt
+    is the output -+ the width over the local slope."""
+    base = np.zeros(50)
+    # a piecewise-linear response with a dip (non-monotone): kept rising at slope >= 0.2
+    y = np.array([-0.03, -0.012, -0.001, 0.002, 0.001, 0.03])
+    cx, cy, cs = gain_curve(base, [np.full(10, v) for v in y])
+    np.testing.assert_allclose(cx, np.sort(np.append(np.log1p(GAIN_STEPS), 0.0)))
+    assert cy[3] == 0.0 and cx[3] == 0.0
+    np.testing.assert_allclose(cs, 0.0, atol=1e-15)      # constant outputs: no spread
+    cs = np.zeros(cx.size)
+    assert (np.diff(cy) / np.diff(cx) >= 0.2 - 1e-12).all()
+    assert (np.diff(cy) / np.diff(cx) <= 2.0 + 1e-12).all()
+    for k in (0, 1, 2, 5):
+        mid, lo, hi = invert_gain((cx, cy, cs), cy[k])
+        assert mid == pytest.approx(cx[k], abs=1e-12) and lo == hi == mid
+    # beyond the outer knots: the end slopes go on
+    s_end = (cy[-1] - cy[-2]) / (cx[-1] - cx[-2])
+    mid, _, _ = invert_gain((cx, cy, cs), cy[-1] + 0.01)
+    assert mid == pytest.approx(cx[-1] + 0.01 / s_end)
+    # a width: the belt around the answer, the same width in output either side at slope 1
+    lin = (cx, cx.copy(), np.full(cx.size, 0.001))
+    mid, lo, hi = invert_gain(lin, 0.003)
+    assert mid == pytest.approx(0.003) and lo == pytest.approx(0.002, abs=2e-5)
+    assert hi == pytest.approx(0.004, abs=2e-5)
+    # far outside the knots the belt still closes around the answer
+    mid, lo, hi = invert_gain(lin, 0.2)
+    assert mid == pytest.approx(0.2) and lo < 0.2 < hi and hi - lo < 0.003

@@ -167,7 +167,7 @@ def crossnet_route(observations: List[Observation], est: CrossNetEstimator, refe
 
 def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, seed) -> Dict:
     """The crossnet route with its null simulated through the pair's own responses."""
-    from .bootstrap import GAIN_STEP, calibrate, gain_response, null_source, pair_inputs
+    from .bootstrap import calibrate, gain_estimate, null_source, pair_inputs
     out = {"observations": {},
            "method": "cross-calibration network on each pair (crosscal.pairnet); bias, errors "
                      f"and p from {n_boot} pairs of one plasma simulated through the two "
@@ -182,21 +182,20 @@ def _crossnet_simulated(observations, est, reference, col, estimates, n_boot, se
             continue
         m, s = est.pair(ref_in, obs, col)
         props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
-        (S1, s1), (S2, s2), (Sg, sg) = pair_inputs(ref, obs, props, col, n_boot,
-                                                   np.random.default_rng([seed, k, 1]))
+        (S1, s1), (S2, s2), shifted = pair_inputs(ref, obs, props, col, n_boot,
+                                                  np.random.default_rng([seed, k, 1]))
         mb, _ = est.pairs(S1, ref.R, s1, S2, obs.R, s2)
-        n_g = len(Sg)                   # a gain, against the reference's first draws
-        mg, _ = est.pairs(S1[:n_g], ref.R, s1[:n_g], Sg, obs.R, sg)
-        g = gain_response(mb[:n_g, N_SOURCE], mg[:, N_SOURCE], np.log1p(GAIN_STEP))
+        mg = [est.pairs(S1[:len(Sg)], ref.R, s1[:len(Sg)], Sg, obs.R, sg)[0][:, N_SOURCE]
+              for Sg, sg in shifted]          # gains, against the reference's first draws
         cal = calibrate(m[N_SOURCE:], mb[:, N_SOURCE:])
+        gain = gain_estimate(m[N_SOURCE], mb[:, N_SOURCE], mg)
         lr = m[N_SOURCE:] - cal["bias"]
-        slope = float(np.exp(lr[0] / g))
         out["observations"][k] = observation_entry(
-            slope, float(slope * cal["sd"][0] / g), 1.0, cal["T"], dof,
+            gain.pop("slope"), gain.pop("sigma_slope"), 1.0, cal["T"], dof,
             float(sps.chi2.sf(cal["T"], dof)), cal["p"],
             f"{cal['n']} pairs simulated through these two responses",
             **_bands_and_source(lr[1:], cal["sd"][1:], m, s),
-            null_source=null_source(props), gain_response=g,
+            null_source=null_source(props), **gain,
             bias={"ln_slope": float(cal["bias"][0]),
                   **{f"ln_area {b}": float(cal["bias"][1 + i]) for i, b in enumerate(bands)}})
         chi_tot += cal["T"]

@@ -299,7 +299,7 @@ def _network_coords(estimator, S, R, sigma):
 
 def _network_simulated(estimates, observations, estimator, reference, nH, n_boot, seed) -> Dict:
     """The network route with its null simulated through the pair's own responses."""
-    from .bootstrap import calibrate, gain_response, null_source, pair_inputs
+    from .bootstrap import calibrate, gain_estimate, null_source, pair_inputs
     col = float(nH or 0.0)
     obs_ref = observations[reference]
     out = {"observations": {}, "method": "parameter network per observation (module docstring); "
@@ -312,26 +312,26 @@ def _network_simulated(estimates, observations, estimator, reference, nH, n_boot
         if k == reference:
             continue
         props = [estimates[reference]["proposal"], estimates[k]["proposal"]]
-        (S1, s1), (S2, s2), (Sg, sg) = pair_inputs(obs_ref, obs, props, col, n_boot,
-                                                   np.random.default_rng([seed, k, 0]))
+        (S1, s1), (S2, s2), shifted = pair_inputs(obs_ref, obs, props, col, n_boot,
+                                                  np.random.default_rng([seed, k, 0]))
         U1 = _network_coords(estimator, S1, obs_ref.R, s1)
         U2 = _network_coords(estimator, S2, obs.R, s2)
-        Ug = _network_coords(estimator, Sg, obs.R, sg)     # a gain, against U1's first rows
         cal = calibrate(u[k] - u[reference], U2 - U1)
-        slopes = (1.0 + U1[:, 2]) / (1.0 + U2[:, 2])
-        m = len(Ug)
-        g = gain_response(slopes[:m], (1.0 + U1[:m, 2]) / (1.0 + Ug[:, 2]))
-        slope = 1.0 + ((1.0 + u[reference, 2]) / (1.0 + u[k, 2]) - slopes.mean()) / g
+        ln_slopes = np.log((1.0 + U1[:, 2]) / (1.0 + U2[:, 2]))
+        gains = [np.log((1.0 + U1[:len(Sg), 2]) / (1.0 + _network_coords(estimator, Sg, obs.R,
+                                                                          sg)[:, 2]))
+                 for Sg, sg in shifted]        # gains, against U1's first rows
+        gain = gain_estimate(np.log((1.0 + u[reference, 2]) / (1.0 + u[k, 2])), ln_slopes, gains)
         ln_area = float(u[k, 3] - u[reference, 3] - cal["bias"][3])
         out["observations"][k] = observation_entry(
-            float(slope), float(slopes.std(ddof=1) / g), 1.0, cal["T"], 4,
+            gain.pop("slope"), gain.pop("sigma_slope"), 1.0, cal["T"], 4,
             float(sps.chi2.sf(cal["T"], 4)), cal["p"],
             f"{cal['n']} pairs simulated through these two responses",
             area_ratio=float(np.exp(ln_area)), sigma_ln_area=float(cal["sd"][3]),
-            null_source=null_source(props), gain_response=g,
+            null_source=null_source(props), **gain,
             bias={"ln_kT": float(cal["bias"][0]), "abundance": float(cal["bias"][1]),
                   "redshift": float(cal["bias"][2]), "ln_flux": float(cal["bias"][3]),
-                  "slope": float(slopes.mean() - 1.0)})
+                  "slope": float(np.exp(ln_slopes.mean()) - 1.0)})
         chi_tot += cal["T"]
         dof_tot += 4
         ps.append(cal["p"])
