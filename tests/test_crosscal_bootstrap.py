@@ -224,6 +224,11 @@ def test_compare_simulates_the_learned_routes_null_and_refuses_too_few():
         assert o["p_from"] == "60 pairs simulated through these two responses"
         assert o["null_source"]["kT"] == pytest.approx(3.0, rel=0.3)
         assert o["p"] > 0.01
+        row = next(x for x in rep.rows() if x["route"] == r)
+        lo, hi = o["interval"]
+        assert row["gain_6keV_lo68_eV"] == pytest.approx(6e3 * (lo - 1))
+        assert row["gain_6keV_lo68_eV"] < row["gain_6keV_eV"] < row["gain_6keV_hi68_eV"]
+        assert f"(68 %: {6e3 * (lo - 1):+.1f} to {6e3 * (hi - 1):+.1f} eV)" in rep.summary()
     old = crosscal._compare(datas, ["a", "b"], ("network",), None, 0.02, "slope", "knots", 8, 0)
     assert "validation" in old.routes["network"]["method"]
     with pytest.raises(ValueError, match="at least 20"):

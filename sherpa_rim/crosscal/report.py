@@ -65,6 +65,7 @@ class CrossCalReport:
                 row = {"route": route, "obs": int(k), "name": self.names[k],
                        "gain_1keV_eV": o["gain_1keV_eV"], "sigma_1keV_eV": o["sigma_1keV_eV"],
                        "gain_6keV_eV": o["gain_6keV_eV"], "sigma_6keV_eV": o["sigma_6keV_eV"],
+                       **self._interval_6keV(o),
                        "p": o["p"], "deviating": ", ".join(self.deviating(route, k))}
                 for b in log_bands():
                     ratio, s = self._area(route, o, b)
@@ -72,6 +73,16 @@ class CrossCalReport:
                     row[f"sigma_ln {b}"] = s
                 out.append(row)
         return out
+
+    @staticmethod
+    def _interval_6keV(o) -> Dict[str, float]:
+        """The gain's 68 % interval at 6 keV (eV): the simulated routes' own (the inverted
+        response curve, not symmetric), else the gain -+ its 1-sigma."""
+        if o.get("interval"):
+            lo, hi = (6e3 * (s - 1.0) for s in o["interval"])
+        else:
+            lo, hi = o["gain_6keV_eV"] - o["sigma_6keV_eV"], o["gain_6keV_eV"] + o["sigma_6keV_eV"]
+        return {"gain_6keV_lo68_eV": lo, "gain_6keV_hi68_eV": hi}
 
     @staticmethod
     def _area(route, o, band):
@@ -112,7 +123,10 @@ class CrossCalReport:
                 dev = self.deviating(route, k)
                 lines.append(f"    {self.names[k]}: gain shift {o['gain_1keV_eV']:+.1f} +- "
                              f"{o['sigma_1keV_eV']:.1f} eV at 1 keV, {o['gain_6keV_eV']:+.1f} +- "
-                             f"{o['sigma_6keV_eV']:.1f} eV at 6 keV; p = {o['p']:.3g}"
+                             f"{o['sigma_6keV_eV']:.1f} eV at 6 keV"
+                             + ("" if "interval" not in o else " (68 %: {:+.1f} to {:+.1f} eV)"
+                                .format(*self._interval_6keV(o).values()))
+                             + f"; p = {o['p']:.3g}"
                              + (f"; deviating: {', '.join(dev)}" if dev else ""))
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
