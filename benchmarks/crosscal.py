@@ -233,6 +233,10 @@ def _load(paths):
         if counts is not None and d["counts"] != counts:
             raise SystemExit(f"--merge: {path} has counts {d['counts']}, the others {counts}")
         counts = d["counts"]
+        # a later file's routes replace an earlier file's in the cells it ran: so do its errors
+        ran_here = {(c["kind"], c["size"], c["counts"], r) for c in d["cells"] for row in c["rows"]
+                    for r in row if r != "_pair"}
+        errors = [e for e in errors if tuple(e[:4]) not in ran_here]
         errors += [tuple(e) for e in d["errors"]]
         for cell in d["cells"]:
             key = (cell["kind"], cell["size"], cell["counts"])
