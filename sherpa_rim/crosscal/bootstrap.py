@@ -217,8 +217,9 @@ def gain_curve(base: np.ndarray, shifted: Sequence[np.ndarray],
     gain (``base``, the draws the shifted ones were made from, in the same order) to those at
     the step (``shifted``, one array per step); s the outputs' standard deviation at each
     knot (a gain can widen them: on two test pairs the crossnet's spread at a 1 % gain is
-    1.6 and 2.5 times its spread at none). y is made monotone, each segment's slope kept within SLOPE_LIMITS: a
-    route that barely moves gets a wide interval, not an infinite one."""
+    1.6 and 2.5 times its spread at none). y is made monotone, each segment's slope kept
+    within SLOPE_LIMITS: a route that barely moves gets a wide interval, not an infinite
+    one."""
     base = np.asarray(base, float)
     x = np.log1p(np.asarray(steps, float))
     y = np.array([np.mean(np.asarray(v, float) - base[:len(v)]) for v in shifted])
