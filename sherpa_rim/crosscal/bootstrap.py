@@ -253,6 +253,23 @@ def invert_gain(curve, output: float):
     return mid, float(min(lo, mid)), float(max(hi, mid))
 
 
+def gain_estimate(output: float, base: np.ndarray, shifted: Sequence[np.ndarray]) -> Dict:
+    """A route's gain from its output ``output`` (ln slope, the observation's, not yet
+    bias-corrected), its draws at no gain ``base`` and at GAIN_STEPS ``shifted``
+    (:func:`pair_inputs`): the slope and its 68 % interval (:func:`invert_gain`), the
+    symmetric 1-sigma half-width the report prints, and the route's local response (ln slope
+    output per unit of ln slope over the interval) and curve."""
+    base = np.asarray(base, float)
+    curve = gain_curve(base, shifted)
+    x, lo, hi = invert_gain(curve, float(output) - float(base.mean()))
+    sd = float(np.interp(x, curve[0], curve[2]))
+    return {"slope": float(np.exp(x)), "interval": [float(np.exp(lo)), float(np.exp(hi))],
+            "sigma_slope": float(0.5 * (np.exp(hi) - np.exp(lo))),
+            "gain_response": float(2.0 * sd / max(hi - lo, 1e-12)),
+            "gain_curve": {"ln_slope": curve[0].tolist(), "output": curve[1].tolist(),
+                           "sd": curve[2].tolist()}}
+
+
 def calibrate(v: np.ndarray, V: np.ndarray) -> Dict:
     """The route's outputs ``v`` against their draws ``V`` (n, d) under the null (module
     docstring, step 4): ``bias`` (the draws' mean), ``sd`` (their standard deviations),
@@ -279,19 +296,3 @@ def calibrate(v: np.ndarray, V: np.ndarray) -> Dict:
 def _mahalanobis(x, C) -> float:
     return float(x @ np.linalg.pinv(C, hermitian=True) @ x)
 
-
-def gain_estimate(output: float, base: np.ndarray, shifted: Sequence[np.ndarray]) -> Dict:
-    """A route's gain from its output ``output`` (ln slope, the observation's, not yet
-    bias-corrected), its draws at no gain ``base`` and at GAIN_STEPS ``shifted``
-    (:func:`pair_inputs`): the slope and its 68 % interval (:func:`invert_gain`), the
-    symmetric 1-sigma half-width the report prints, and the route's local response (ln slope
-    output per unit of ln slope over the interval) and curve."""
-    base = np.asarray(base, float)
-    curve = gain_curve(base, shifted)
-    x, lo, hi = invert_gain(curve, float(output) - float(base.mean()))
-    sd = float(np.interp(x, curve[0], curve[2]))
-    return {"slope": float(np.exp(x)), "interval": [float(np.exp(lo)), float(np.exp(hi))],
-            "sigma_slope": float(0.5 * (np.exp(hi) - np.exp(lo))),
-            "gain_response": float(2.0 * sd / max(hi - lo, 1e-12)),
-            "gain_curve": {"ln_slope": curve[0].tolist(), "output": curve[1].tolist(),
-                           "sd": curve[2].tolist()}}

@@ -297,6 +297,12 @@ def _network_coords(estimator, S, R, sigma):
     return np.column_stack([m[:, :3], m[:, 3] + np.log(scale[:, 0])])
 
 
+def _ln_slope(z_ref, z_obs):
+    """The gain the parameter network reads, as ln slope: ln((1 + z_ref) / (1 + z_obs)) of
+    the redshifts it measures in the reference and the other observation."""
+    return np.log((1.0 + np.asarray(z_ref, float)) / (1.0 + np.asarray(z_obs, float)))
+
+
 def _network_simulated(estimates, observations, estimator, reference, nH, n_boot, seed) -> Dict:
     """The network route with its null simulated through the pair's own responses."""
     from .bootstrap import calibrate, gain_estimate, null_source, pair_inputs
@@ -317,11 +323,10 @@ def _network_simulated(estimates, observations, estimator, reference, nH, n_boot
         U1 = _network_coords(estimator, S1, obs_ref.R, s1)
         U2 = _network_coords(estimator, S2, obs.R, s2)
         cal = calibrate(u[k] - u[reference], U2 - U1)
-        ln_slopes = np.log((1.0 + U1[:, 2]) / (1.0 + U2[:, 2]))
-        gains = [np.log((1.0 + U1[:len(Sg), 2]) / (1.0 + _network_coords(estimator, Sg, obs.R,
-                                                                          sg)[:, 2]))
+        ln_slopes = _ln_slope(U1[:, 2], U2[:, 2])
+        gains = [_ln_slope(U1[:len(Sg), 2], _network_coords(estimator, Sg, obs.R, sg)[:, 2])
                  for Sg, sg in shifted]        # gains, against U1's first rows
-        gain = gain_estimate(np.log((1.0 + u[reference, 2]) / (1.0 + u[k, 2])), ln_slopes, gains)
+        gain = gain_estimate(_ln_slope(u[reference, 2], u[k, 2]), ln_slopes, gains)
         ln_area = float(u[k, 3] - u[reference, 3] - cal["bias"][3])
         out["observations"][k] = observation_entry(
             gain.pop("slope"), gain.pop("sigma_slope"), 1.0, cal["T"], 4,
